@@ -1,0 +1,71 @@
+# The course's commands. Every target creates .venv when it is missing, or re-installs when
+# pyproject.toml is newer than the last install, so a fresh clone needs nothing done first.
+#   make test   unit tests, every notebook under nbval, notebook-pair sync, strict book build
+#   make book   execute every notebook and build the HTML book into book/_build/html
+#   make lab    JupyterLab on notebooks/
+#   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext)
+#   make bench  run the benchmark scripts in bench/ and record their results
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+# Notebook kernels resolve `python` through PATH: make it the course's environment.
+export PATH := $(BIN):$(PATH)
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+BOOK_ARGS  := . --toc book/_toc.yml
+CHECK_DIR  := book/_build/check
+CELL_LIMIT ?= 600
+
+.PHONY: setup test unit notebooks lint book book-check lab sync bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,ref]'
+	@touch $(STAMP)
+	@echo "Installed the course into $(VENV)"
+
+test: $(STAMP) lint unit notebooks book-check
+	@echo "make test: all checks passed"
+
+lint: $(STAMP)
+	$(PY) -m ruff check vlm_course tests bench
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -p no:cacheprovider
+
+notebooks: $(STAMP)
+	CI=$${CI:-true} $(PY) -m pytest notebooks --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=$(CELL_LIMIT) -p no:cacheprovider
+
+# The strict build: warnings are errors, nitpicky references, notebooks not executed.
+book-check: $(STAMP)
+	@mkdir -p $(CHECK_DIR)
+	sed 's/^\(  *execute_notebooks:\).*/\1 "off"/' book/_config.yml > $(CHECK_DIR)/_config.yml
+	@grep -q 'execute_notebooks: "off"' $(CHECK_DIR)/_config.yml
+	$(BIN)/jupyter-book build $(BOOK_ARGS) --config $(CHECK_DIR)/_config.yml \
+		--path-output $(CHECK_DIR) -W -n --keep-going --all
+
+book: $(STAMP)
+	VLM_COURSE_QUIET=1 $(BIN)/jupyter-book build $(BOOK_ARGS) --config book/_config.yml \
+		--path-output book --all
+	@echo "The book is in book/_build/html: open $(CURDIR)/book/_build/html/index.html"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+sync: $(STAMP)
+	$(BIN)/jupytext --sync notebooks/*.md
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf book/_build .pytest_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,50 @@
+"""The chapter list in vlm_course.chapters agrees with the notebooks, the book's toc and the README."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from vlm_course.chapters import CHAPTERS, available, markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+READY = [ch for ch in CHAPTERS if available(ch)]
+
+
+def test_chapters_are_numbered_in_order_and_unique():
+    numbers = [ch.number for ch in CHAPTERS]
+    assert numbers == [f"{i:02d}" for i in range(len(CHAPTERS))]
+    assert len({ch.slug for ch in CHAPTERS}) == len(CHAPTERS)
+
+
+def test_every_notebook_is_a_known_chapter():
+    known = {ch.stem for ch in CHAPTERS}
+    unknown = [s for s in NOTEBOOKS if s not in known]
+    assert not unknown, f"{unknown}: add these chapters to vlm_course/chapters.py"
+
+
+@pytest.mark.parametrize("chapter", READY, ids=lambda ch: ch.stem)
+def test_ready_chapter_is_in_the_book(chapter):
+    toc = (ROOT / "book" / "_toc.yml").read_text()
+    assert f"file: notebooks/{chapter.stem}" in toc, f"add notebooks/{chapter.stem} to book/_toc.yml"
+
+
+@pytest.mark.parametrize("chapter", READY, ids=lambda ch: ch.stem)
+def test_ready_chapter_is_in_the_readme_table(chapter):
+    readme = (ROOT / "README.md").read_text()
+    row = re.search(rf"^\|\s*{chapter.number}\s*\|.*notebooks/{chapter.stem}\.ipynb", readme, re.M)
+    assert row, f"add a row for notebooks/{chapter.stem}.ipynb to the chapter table in README.md"
+
+
+def test_book_lists_no_missing_notebook():
+    toc = (ROOT / "book" / "_toc.yml").read_text()
+    for stem in re.findall(r"file:\s*notebooks/(\S+)", toc):
+        assert (ROOT / "notebooks" / f"{stem}.ipynb").exists(), f"toc names missing notebook {stem}"
+
+
+def test_markdown_table_marks_status(tmp_path):
+    (tmp_path / "00_start_here.ipynb").write_text("{}")
+    table = markdown_table(tmp_path).splitlines()
+    assert len(table) == 2 + len(CHAPTERS)
+    assert table[2].endswith("| ready |") and table[3].endswith("| planned |")

@@ -1,0 +1,1 @@
+"""Vision-Language Models for Vision Tasks - the course support package."""

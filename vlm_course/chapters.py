@@ -1,0 +1,100 @@
+"""The course map: every chapter, the survey section it teaches and the package modules it uses.
+
+One list, read by chapter 00 (the map a student sees), by ``tests/test_course_map.py`` (which checks
+that every notebook on disk is in this list, in the book's table of contents and in the README's
+chapter table) and by ``bench/notebook_times.py``.  Adding a chapter starts here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter of the course.
+
+    ``number`` is the two-digit prefix of the notebook, ``slug`` the rest of its file name
+    (``notebooks/{number}_{slug}.md``), ``survey`` the section of Zhang et al. (TPAMI 2024) it
+    covers and ``modules`` the parts of ``vlm_course`` it exercises.
+    """
+
+    number: str
+    slug: str
+    title: str
+    survey: str
+    demo: str
+    modules: str
+
+    @property
+    def stem(self) -> str:
+        return f"{self.number}_{self.slug}"
+
+
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter("00", "start_here", "Start here", "Overview; how to use the course",
+            "environment check, course map, a first widget", "settings"),
+    Chapter("01", "paradigms", "Paradigms of visual recognition",
+            "Development of visual recognition paradigms",
+            "one task solved five ways, accuracy vs number of labels", "world, models, objectives"),
+    Chapter("02", "architectures", "Foundations: network architectures",
+            "VLM overview: CNN (ResNet, attention pooling), ViT, text encoder",
+            "gradient flow with and without skips; GAP vs attention pooling; pre- vs post-norm",
+            "models"),
+    Chapter("03", "datasets", "Datasets for VLM pre-training and evaluation",
+            "Datasets for pre-training and evaluation",
+            "the survey's dataset tables; ShapeWorld gallery, ground truth, held-out compositions",
+            "world, text, datasets"),
+    Chapter("04", "contrastive", "Contrastive objectives",
+            "Image, image-text and image-text-label contrastive objectives",
+            "temperature widget; batch-size effect; a tiny CLIP trained live; the shipped CLIP",
+            "objectives.contrastive, models.clip, training"),
+    Chapter("05", "generative", "Generative objectives",
+            "Masked image, language and cross-modal modelling",
+            "mask-ratio widget and reconstructions; BERT masking", "objectives.masking"),
+    Chapter("06", "alignment", "Alignment objectives",
+            "Image-text matching; region-word alignment",
+            "hard negatives; word-to-region heat maps", "objectives.alignment"),
+    Chapter("07", "frameworks", "Pre-training frameworks",
+            "Two-tower, two-leg and one-tower frameworks",
+            "the three frameworks trained on the same data", "models.fusion, models.one_tower"),
+    Chapter("08", "zero_shot", "Zero-shot prediction",
+            "Zero-shot classification, segmentation, detection, retrieval",
+            "prompt editor; ensembles; dense maps; boxes; R@K", "evaluation"),
+    Chapter("09", "linear_probe", "Linear probing", "Linear probing",
+            "frozen features + logistic regression vs zero-shot vs few-shot", "evaluation"),
+    Chapter("10", "transfer", "Transfer learning", "Prompt tuning; visual adaptation",
+            "learnable context, adapters, cache model, visual prompts", "transfer"),
+    Chapter("11", "distillation", "Knowledge distillation",
+            "Knowledge distillation to detection and segmentation",
+            "a small detector taught by the VLM", "distill"),
+    Chapter("12", "benchmarks", "Benchmarks", "Benchmarking analysis",
+            "the survey's trends reproduced in miniature", "all"),
+    Chapter("13", "real_models", "Real models and real scale", "(bridge to practice)",
+            "the same code on a real CLIP; torchrun on several GPUs", "pretrained, training"),
+    Chapter("14", "challenges", "Challenges and future directions",
+            "Challenges and future directions", "discussion and open exercises", "-"),
+)
+
+
+def notebooks_dir() -> Path:
+    """The ``notebooks/`` folder of a source checkout (the package is installed editable)."""
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def available(chapter: Chapter, folder: Path | None = None) -> bool:
+    """True when the chapter's notebook exists in ``folder`` (default: the checkout's notebooks/)."""
+    folder = notebooks_dir() if folder is None else folder
+    return (folder / f"{chapter.stem}.ipynb").exists()
+
+
+def markdown_table(folder: Path | None = None) -> str:
+    """The course map as a Markdown table: chapter, survey section, live demo, status."""
+    rows = ["| # | chapter | survey section | live demo | package | status |",
+            "|---|---|---|---|---|---|"]
+    for ch in CHAPTERS:
+        status = "ready" if available(ch, folder) else "planned"
+        rows.append(f"| {ch.number} | {ch.title} | {ch.survey} | {ch.demo} | `{ch.modules}` "
+                    f"| {status} |")
+    return "\n".join(rows)
