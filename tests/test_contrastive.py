@@ -63,7 +63,9 @@ def test_clip_matches_open_clip_loss_and_gradients():
     ref = open_clip_loss.ClipLoss()(_unit(img), _unit(txt), s.exp())  # open_clip: exp'd scale
     torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-6)
     for x, y in zip(
-        torch.autograd.grad(ours, (img, txt, s)), torch.autograd.grad(ref, (img, txt, s)), strict=True
+        torch.autograd.grad(ours, (img, txt, s)),
+        torch.autograd.grad(ref, (img, txt, s)),
+        strict=True,
     ):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
 
@@ -123,9 +125,9 @@ def test_siglip_matches_open_clip_loss_and_gradients():
 def test_siglip_written_as_a_loop_and_permutation_invariant():
     img, txt = _features(B=4)
     z = math.exp(1.5) * _unit(img) @ _unit(txt).T - 2.0
-    loop = sum(
-        -F.logsigmoid(z[i, j] if i == j else -z[i, j]) for i in range(4) for j in range(4)
-    ) / 4
+    loop = (
+        sum(-F.logsigmoid(z[i, j] if i == j else -z[i, j]) for i in range(4) for j in range(4)) / 4
+    )
     torch.testing.assert_close(siglip_loss(img, txt, 1.5, -2.0), loop)
     perm = torch.tensor([2, 0, 3, 1])
     torch.testing.assert_close(siglip_loss(img[perm], txt[perm], 1.5, -2.0), loop)
@@ -147,7 +149,9 @@ def test_unicl_reduces_to_clip_with_distinct_labels():
     labels = torch.tensor([5, 2, 9, 0, 1, 7])
     a, b = unicl_loss(img, txt, labels, 2.0), clip_loss(img, txt, 2.0)
     torch.testing.assert_close(a, b)
-    for x, y in zip(torch.autograd.grad(a, (img, txt)), torch.autograd.grad(b, (img, txt)), strict=True):
+    for x, y in zip(
+        torch.autograd.grad(a, (img, txt)), torch.autograd.grad(b, (img, txt)), strict=True
+    ):
         torch.testing.assert_close(x, y)
 
 
@@ -203,7 +207,9 @@ def test_nt_xent_matches_pytorch_metric_learning():
     # pml: 2B embeddings, the two views of image i share label i; mean over the 2B positive pairs
     ref = losses.NTXentLoss(temperature=0.2)(torch.cat([z1, z2]), torch.arange(8).repeat(2))
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
-    for x, y in zip(torch.autograd.grad(ours, (z1, z2)), torch.autograd.grad(ref, (z1, z2)), strict=True):
+    for x, y in zip(
+        torch.autograd.grad(ours, (z1, z2)), torch.autograd.grad(ref, (z1, z2)), strict=True
+    ):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6)
 
 

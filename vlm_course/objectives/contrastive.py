@@ -79,10 +79,14 @@ def _check_pair(a_name: str, a: object, b_name: str, b: object) -> tuple[Tensor,
 def _check_scalar(name: str, value: object) -> Tensor | float:
     if isinstance(value, Tensor):
         if value.numel() != 1:
-            raise ValueError(f"{name} must be a scalar (one element), got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} must be a scalar (one element), got shape {tuple(value.shape)}"
+            )
         return value.reshape(())
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float or a one-element tensor, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a float or a one-element tensor, got {type(value).__name__}"
+        )
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return float(value)
@@ -103,7 +107,9 @@ def _check_labels(labels: object, batch: int) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- SimCLR
-def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5, *, normalize: bool = True) -> Tensor:
+def nt_xent_loss(
+    z1: Tensor, z2: Tensor, temperature: float = 0.5, *, normalize: bool = True
+) -> Tensor:
     """SimCLR's normalised-temperature cross-entropy (NT-Xent) over two augmented views.
 
     Args:
@@ -124,8 +130,10 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5, *, normalize:
         reference TensorFlow code reports twice this value (the sum of its two halves).
     """
     z1, z2 = _check_pair("z1", z1, "z2", z2)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-        temperature > 0 and math.isfinite(temperature)
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not (temperature > 0 and math.isfinite(temperature))
     ):
         raise ValueError(f"temperature must be a finite float > 0, got {temperature!r}")
     B = z1.shape[0]
@@ -141,7 +149,11 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5, *, normalize:
 
 # ----------------------------------------------------------------------------- CLIP
 def clip_logits(
-    image_features: Tensor, text_features: Tensor, logit_scale: Tensor | float, *, normalize: bool = True
+    image_features: Tensor,
+    text_features: Tensor,
+    logit_scale: Tensor | float,
+    *,
+    normalize: bool = True,
 ) -> Tensor:
     """Scaled image-text cosine similarities: ``exp(logit_scale) * img @ txt^T``.
 
@@ -163,7 +175,11 @@ def clip_logits(
 
 
 def clip_loss(
-    image_features: Tensor, text_features: Tensor, logit_scale: Tensor | float, *, normalize: bool = True
+    image_features: Tensor,
+    text_features: Tensor,
+    logit_scale: Tensor | float,
+    *,
+    normalize: bool = True,
 ) -> Tensor:
     """CLIP's symmetric InfoNCE loss (the cross-entropy version).
 
@@ -189,7 +205,11 @@ def clip_loss(
 
 
 def clip_loss_written_out(
-    image_features: Tensor, text_features: Tensor, logit_scale: Tensor | float, *, normalize: bool = True
+    image_features: Tensor,
+    text_features: Tensor,
+    logit_scale: Tensor | float,
+    *,
+    normalize: bool = True,
 ) -> Tensor:
     """CLIP's loss with the log-softmax written out by hand (same value as :func:`clip_loss`).
 

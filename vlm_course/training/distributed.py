@@ -158,4 +158,6 @@ def distributed_clip_loss(
         target = torch.arange(all_img.shape[0], device=img.device)
         logits_per_image = scale * all_img @ all_txt.T  # (WB, WB)
         logits_per_text = logits_per_image.T
-    return (F.cross_entropy(logits_per_image, target) + F.cross_entropy(logits_per_text, target)) / 2
+    return (
+        F.cross_entropy(logits_per_image, target) + F.cross_entropy(logits_per_text, target)
+    ) / 2
