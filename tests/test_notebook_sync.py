@@ -35,7 +35,7 @@ def test_pair_is_in_sync(source):
     assert ipynb.exists(), f"{source.name} has no paired {ipynb.name}: {FIX}"
     md_cells = cells(jupytext.read(source))
     nb_cells = cells(jupytext.read(ipynb))
-    for i, (a, b) in enumerate(zip(md_cells, nb_cells)):
+    for i, (a, b) in enumerate(zip(md_cells, nb_cells, strict=False)):
         assert a == b, f"{source.name} and {ipynb.name} differ at cell {i} ({a[0]}): {FIX}"
     assert len(md_cells) == len(nb_cells), (
         f"{source.name} has {len(md_cells)} cells, {ipynb.name} has {len(nb_cells)}: {FIX}")
