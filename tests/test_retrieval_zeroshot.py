@@ -1,0 +1,115 @@
+"""Retrieval R@K and zero-shot prompt ensembles on hand-made embeddings with known answers."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vlm_course.evaluation.retrieval import evaluate_retrieval, recall_at_k
+from vlm_course.evaluation.zeroshot import (
+    accuracy,
+    build_classifier,
+    ensemble_embeddings,
+    zeroshot_logits,
+    zeroshot_predict,
+)
+
+
+def test_recall_perfect_and_known_misses():
+    img = torch.eye(4)
+    # captions 0,1 -> image 0; 2 -> image 1; 3 -> image 2; 4 -> image 3
+    txt = torch.stack([img[0], img[0] + 0.1 * img[1], img[1], img[2], img[2] + 0.01 * img[3]])
+    owner = torch.tensor([0, 0, 1, 2, 3])
+    r = recall_at_k(img, txt, owner, ks=(1, 2))
+    # caption 4 looks like image 2 (its own is image 3): t2i misses at 1, hits at 2.
+    assert r["t2i_R@1"] == pytest.approx(4 / 5)
+    assert r["t2i_R@2"] == pytest.approx(1.0)
+    # image 3: its only caption (4) ranks behind caption 3? sim(img3, cap3)=0, cap4 ~ 0.01 -> best.
+    assert r["i2t_R@1"] == pytest.approx(1.0)
+
+
+def test_i2t_counts_best_ranked_caption():
+    img = F.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), dim=-1)
+    # image 0 has two captions: a bad one and a perfect one; only the best counts.
+    txt = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.1, 1.0]])
+    owner = torch.tensor([0, 0, 1])
+    r = recall_at_k(img, txt, owner, ks=(1,))
+    assert r["i2t_R@1"] == 1.0
+    assert r["t2i_R@1"] == pytest.approx(2 / 3)  # caption 0 points at image 1
+
+
+def test_recall_random_is_near_chance():
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.randn(200, 16, generator=g), torch.randn(200, 16, generator=g)
+    r = recall_at_k(img, txt, torch.arange(200), ks=(1, 5))
+    assert r["t2i_R@1"] < 0.05 and r["t2i_R@5"] < 0.1
+
+
+@pytest.mark.parametrize("bad", ["shape", "dtype", "range", "k"])
+def test_recall_errors(bad):
+    img, txt, owner, ks = torch.eye(3), torch.eye(3), torch.arange(3), (1,)
+    if bad == "shape":
+        txt = torch.ones(3, 4)
+    elif bad == "dtype":
+        owner = owner.float()
+    elif bad == "range":
+        owner = torch.tensor([0, 1, 3])
+    else:
+        ks = (0,)
+    with pytest.raises(ValueError):
+        recall_at_k(img, txt, owner, ks)
+
+
+def test_ensemble_normalises_each_prompt_before_averaging():
+    # class 0: one long prompt vector along x, one short along y -> the average must be diagonal.
+    prompts = torch.tensor([[[10.0, 0.0], [0.0, 0.1]], [[-1.0, 0.0], [-1.0, 0.0]]])
+    cls = ensemble_embeddings(prompts)
+    torch.testing.assert_close(cls[0], torch.tensor([2**-0.5, 2**-0.5]))
+    torch.testing.assert_close(cls.norm(dim=-1), torch.ones(2))
+    with pytest.raises(ValueError):
+        ensemble_embeddings(torch.ones(2, 2))
+
+
+class LookupModel(torch.nn.Module):
+    """A VLM whose text embedding is a fixed vector per word and image embedding is the pixels."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = table
+
+    def tokenize(self, texts):
+        return list(texts)
+
+    def encode_text(self, tokens):
+        out = []
+        for text in tokens:
+            vec = sum(self.table.get(w, torch.zeros(3)) for w in text.split())
+            out.append(F.normalize(torch.as_tensor(vec, dtype=torch.float32), dim=-1))
+        return torch.stack(out)
+
+    def encode_image(self, images):
+        return F.normalize(images.flatten(1)[:, :3], dim=-1)
+
+
+def test_zeroshot_with_lookup_model_and_errors():
+    table = {"red": torch.tensor([1.0, 0, 0]), "green": torch.tensor([0, 1.0, 0]),
+             "blue": torch.tensor([0, 0, 1.0]), "a": torch.tensor([0.1, 0.1, 0.1])}
+    model = LookupModel(table)
+    images = torch.zeros(3, 3, 1, 1)
+    images[0, 0], images[1, 1], images[2, 2] = 1, 1, 1   # red, green, blue "images"
+    classes = ["red", "green", "blue"]
+    pred = zeroshot_predict(model, images, classes, ["a {}", "{}"])
+    assert pred.tolist() == [0, 1, 2]
+    clf = build_classifier(model, classes, ["a {} thing"])
+    logits = zeroshot_logits(images.flatten(1), clf)
+    assert accuracy(logits, torch.tensor([0, 1, 2])) == 1.0
+    assert accuracy(logits, torch.tensor([1, 2, 0])) == 0.0
+    with pytest.raises(ValueError, match="placeholder"):
+        build_classifier(model, classes, ["no slot"])
+    with pytest.raises(ValueError):
+        build_classifier(model, [], ["{}"])
+    with pytest.raises(ValueError):
+        accuracy(logits, torch.tensor([0, 1]))
+    r = evaluate_retrieval(model, images, [["red"], ["a green", "green"], ["blue"]])
+    assert r["t2i_R@1"] == 1.0 and r["i2t_R@1"] == 1.0
+    with pytest.raises(ValueError):
+        evaluate_retrieval(model, images, [["red"], []])

@@ -1,0 +1,133 @@
+"""Optimiser groups, the LR schedule and the checkpoint files (no model or world needed)."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from vlm_course.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_pointer,
+    save_checkpoint,
+    sha256_of,
+)
+from vlm_course.training.data import choose_captions, scene_indices
+from vlm_course.training.optim import build_optimizer, lr_at, param_groups
+
+
+class Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.token_embedding = nn.Embedding(5, 4)
+        self.fc = nn.Linear(4, 3)
+        self.ln = nn.LayerNorm(3)
+        self.proj = nn.Parameter(torch.randn(3, 2))
+        self.logit_scale = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, ids):
+        return self.ln(self.fc(self.token_embedding(ids))) @ self.proj * self.logit_scale.exp()
+
+
+def test_param_groups_decay_only_matrices():
+    groups = param_groups(Toy(), 0.1)
+    assert sorted(groups[0]["names"]) == ["fc.weight", "proj"]
+    assert sorted(groups[1]["names"]) == ["fc.bias", "ln.bias", "ln.weight", "logit_scale",
+                                          "token_embedding.weight"]
+    assert groups[0]["weight_decay"] == 0.1 and groups[1]["weight_decay"] == 0.0
+    with pytest.raises(ValueError, match="weight_decay"):
+        param_groups(Toy(), -1)
+    with pytest.raises(ValueError, match="lr"):
+        build_optimizer(Toy(), lr=0)
+
+
+def test_lr_schedule_warmup_then_cosine():
+    lrs = [lr_at(s, 1.0, 10, 110, min_ratio=0.1) for s in range(110)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[10] == pytest.approx(1.0)
+    assert lrs[60] == pytest.approx(0.1 + 0.9 * 0.5)          # half-way: cosine at pi/2
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    assert lr_at(500, 1.0, 10, 110, 0.1) == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        lr_at(0, 1.0, 10, 0)
+
+
+def test_scene_indices_and_captions_are_pure_functions():
+    assert scene_indices(3, 8) == range(24, 32)
+    assert list(scene_indices(3, 8, rank=1, world_size=2)) == list(range(28, 32))
+    with pytest.raises(ValueError, match="world_size"):
+        scene_indices(0, 7, rank=0, world_size=2)
+    caps = [["a", "b", "c"]] * 4
+    first = choose_captions(caps, [0, 1, 2, 3], seed=0, split="train")
+    assert first == choose_captions(caps, [0, 1, 2, 3], seed=0, split="train")
+    assert choose_captions(caps[:2], [2, 3], seed=0, split="train") == first[2:]
+
+
+def _trained_toy(steps=3):
+    torch.manual_seed(0)
+    model = Toy()
+    opt = build_optimizer(model, lr=1e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        model(torch.tensor([[1, 2], [3, 4]])).square().mean().backward()
+        opt.step()
+    return model, opt
+
+
+def test_checkpoint_roundtrip_restores_model_optimizer_and_rng(tmp_path):
+    model, opt = _trained_toy()
+    path = save_checkpoint(tmp_path, 3, model, opt, model_config={"w": 4}, extra={"next_step": 3})
+    expected_draw = torch.rand(3)
+    assert path.exists() and not list(tmp_path.glob("*.tmp"))
+    pointer = read_pointer(tmp_path)
+    assert pointer["sha256"] == sha256_of(path) and pointer["step"] == 3
+    assert json.loads((tmp_path / "latest.json").read_text())["extra"]["next_step"] == 3
+
+    torch.manual_seed(123)
+    fresh = Toy()
+    fresh_opt = build_optimizer(fresh, lr=1e-2)
+    info = load_checkpoint(tmp_path, fresh, fresh_opt, model_config={"w": 4})
+    assert info["step"] == 3
+    torch.testing.assert_close(torch.rand(3), expected_draw)      # RNG restored
+    for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    s1, s2 = opt.state_dict(), fresh_opt.state_dict()
+    for k in s1["state"]:
+        for name in s1["state"][k]:
+            torch.testing.assert_close(s1["state"][k][name], s2["state"][k][name], rtol=0, atol=0)
+    assert s1["param_groups"] == s2["param_groups"]
+
+
+def test_checkpoint_keeps_newest_and_errors(tmp_path):
+    model, opt = _trained_toy()
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, step, model, opt, model_config={"w": 4}, keep=2)
+    assert [p.name for p in sorted(tmp_path.glob("ckpt-*"))] == ["ckpt-0000002.safetensors",
+                                                                 "ckpt-0000003.safetensors"]
+    with pytest.raises(CheckpointError, match="does not match the model config"):
+        load_checkpoint(tmp_path, Toy(), model_config={"w": 8})
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(tmp_path / "nowhere", Toy())
+
+    class Other(Toy):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 5)
+            self.ln = nn.LayerNorm(5)
+            self.proj = nn.Parameter(torch.randn(5, 2))
+    with pytest.raises(CheckpointError, match="shape"):
+        load_checkpoint(tmp_path, Other())
+
+    data = bytearray((tmp_path / "ckpt-0000003.safetensors").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "ckpt-0000003.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(tmp_path, Toy())
+    (tmp_path / "latest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(tmp_path, Toy())
+    with pytest.raises(ValueError, match="step"):
+        save_checkpoint(tmp_path, -1, model)
+    assert math.isfinite(float(model.logit_scale.detach()))

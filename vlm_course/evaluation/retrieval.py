@@ -1,0 +1,91 @@
+"""Image–text retrieval recall@K with several captions per image (chapter 08; CLIP, Radford et al. 2021).
+
+Protocol (as for COCO / Flickr30k in the survey's retrieval tables): every image has several true
+captions.
+
+* text → image: each caption is a query; it scores a hit at K when its own image is among the K
+  images most similar to it.
+* image → text: each image is a query; it scores a hit at K when the *best-ranked* of its captions is
+  among the K most similar captions (any one of its captions counts).
+
+Recall@K is the fraction of queries with a hit.  Works with any model implementing the course's VLM
+interface (``encode_image``, ``encode_text``, ``tokenize``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def recall_at_k(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: torch.Tensor,
+                ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """Retrieval recalls from embeddings.
+
+    Args:
+        image_emb: (N, D) float image embeddings (normalised or not: cosine similarity is used).
+        text_emb: (M, D) float caption embeddings.
+        text_to_image: (M,) long, the index in ``[0, N)`` of the image each caption describes.
+        ks: the cut-offs K.
+    Returns:
+        ``{"t2i_R@K": float, "i2t_R@K": float, ...}`` for every K, values in [0, 1].  Ties are
+        broken pessimistically (a hit needs a strictly better score than every wrong candidate
+        ranked above it, i.e. rank = 1 + number of wrong candidates scoring ≥ the best true one).
+    """
+    if image_emb.ndim != 2 or text_emb.ndim != 2 or image_emb.shape[1] != text_emb.shape[1]:
+        raise ValueError(f"image_emb (N,D) and text_emb (M,D) must share D, got "
+                         f"{tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
+    n_images, n_texts = image_emb.shape[0], text_emb.shape[0]
+    if text_to_image.shape != (n_texts,) or text_to_image.dtype != torch.long:
+        raise ValueError(f"text_to_image must be a long tensor of shape ({n_texts},), got "
+                         f"{text_to_image.dtype} {tuple(text_to_image.shape)}")
+    if n_texts and (int(text_to_image.min()) < 0 or int(text_to_image.max()) >= n_images):
+        raise ValueError(f"text_to_image values must lie in [0, {n_images}), got "
+                         f"[{int(text_to_image.min())}, {int(text_to_image.max())}]")
+    if not ks or any(int(k) < 1 for k in ks):
+        raise ValueError(f"ks must be positive integers, got {list(ks)}")
+    img = torch.nn.functional.normalize(image_emb.float(), dim=-1)
+    txt = torch.nn.functional.normalize(text_emb.float(), dim=-1)
+    sim = txt @ img.T                                           # (M, N) caption × image
+    owner = torch.nn.functional.one_hot(text_to_image, n_images).bool()  # (M, N) true pairs
+
+    # text → image: rank of the true image among N (1 = best).
+    true_score = sim.gather(1, text_to_image[:, None])          # (M, 1)
+    t2i_rank = 1 + ((sim >= true_score) & ~owner).sum(dim=1)    # (M,)
+
+    # image → text: rank of the best true caption among M.
+    sim_it = sim.T                                              # (N, M)
+    owner_it = owner.T
+    best_true = sim_it.masked_fill(~owner_it, float("-inf")).max(dim=1, keepdim=True).values
+    i2t_rank = 1 + ((sim_it >= best_true) & ~owner_it).sum(dim=1)  # (N,)
+    has_caption = owner_it.any(dim=1)
+
+    out = {}
+    for k in ks:
+        out[f"t2i_R@{k}"] = float((t2i_rank <= k).float().mean()) if n_texts else float("nan")
+        hits = (i2t_rank <= k) & has_caption
+        out[f"i2t_R@{k}"] = float(hits[has_caption].float().mean()) if has_caption.any() \
+            else float("nan")
+    return out
+
+
+@torch.no_grad()
+def evaluate_retrieval(model, images: torch.Tensor, captions: Sequence[Sequence[str]],
+                       ks: Sequence[int] = (1, 5), batch_size: int = 256) -> dict[str, float]:
+    """Encode ``images`` (N, 3, H, W) and their caption lists with ``model``; return :func:`recall_at_k`.
+
+    ``captions[i]`` is the list of true captions of image ``i`` (at least one each).
+    """
+    if images.ndim != 4 or len(captions) != images.shape[0]:
+        raise ValueError(f"images must be (N,3,H,W) with one caption list per image, got "
+                         f"{tuple(images.shape)} and {len(captions)} caption lists")
+    if any(len(c) == 0 for c in captions):
+        raise ValueError("every image needs at least one caption")
+    flat = [c for caps in captions for c in caps]
+    owner = torch.tensor([i for i, caps in enumerate(captions) for _ in caps], dtype=torch.long)
+    img = torch.cat([model.encode_image(images[i:i + batch_size])
+                     for i in range(0, images.shape[0], batch_size)])
+    txt = torch.cat([model.encode_text(model.tokenize(flat[i:i + batch_size]))
+                     for i in range(0, len(flat), batch_size)])
+    return recall_at_k(img.cpu(), txt.cpu(), owner, ks)
