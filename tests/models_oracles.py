@@ -1,0 +1,400 @@
+"""Reference-equivalence cases for vlm_course.models (chapter 02), shared by the tests and the bench.
+
+Each case builds the course module and its reference implementation, copies the reference's weights
+into the course module, runs both in eval mode on the same seeded input and returns the tensors to
+compare as ``[(label, ours, reference), ...]`` (outputs, and input gradients where cheap).
+``tests/test_models_oracles.py`` asserts they are equal (``torch.testing.assert_close``);
+``bench/oracle_diffs.py`` prints the largest absolute difference of each case.
+Reference libraries are imported inside the cases; ``CASES[name].requires`` names the optional ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+Pairs = list[tuple[str, torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Case:
+    fn: Callable[[], Pairs]
+    requires: tuple[str, ...] = ()
+
+
+CASES: dict[str, Case] = {}
+
+
+def case(name: str, requires: tuple[str, ...] = ()):
+    def register(fn):
+        CASES[name] = Case(fn, requires)
+        return fn
+
+    return register
+
+
+def randomise_batchnorm(module: nn.Module, seed: int = 1) -> None:
+    """Random affine parameters and running statistics, so eval-mode BN is not the identity."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.weight.data = torch.rand(n, generator=g) + 0.5
+            m.bias.data = torch.randn(n, generator=g) * 0.1
+            m.running_mean = torch.randn(n, generator=g) * 0.1
+            m.running_var = torch.rand(n, generator=g) + 0.5
+
+
+def run_both(ours: Callable, ref: Callable, *inputs: torch.Tensor, grad: bool = True) -> Pairs:
+    """Outputs of both (first output if a tuple) and the gradients of the floating-point inputs
+    under the same random output weighting.  Modules are put in eval mode; a case that passes
+    lambdas puts the modules inside them in eval mode itself."""
+    for model in (ours, ref):
+        if isinstance(model, nn.Module):
+            model.eval()
+    results = []
+    for model in (ours, ref):
+        xs = [x.clone().requires_grad_(grad and x.is_floating_point()) for x in inputs]
+        out = model(*xs)
+        out = out[0] if isinstance(out, tuple) else out
+        grads = []
+        if grad:
+            w = torch.randn(out.shape, generator=torch.Generator().manual_seed(7))
+            (out * w).sum().backward()
+            grads = [x.grad for x in xs if x.is_floating_point()]
+        results.append((out.detach(), grads))
+    (o1, g1), (o2, g2) = results
+    pairs = [("output", o1, o2)]
+    pairs += [(f"input grad {i}", a, b) for i, (a, b) in enumerate(zip(g1, g2, strict=True))]
+    return pairs
+
+
+# ---------------------------------------------------------------- residual blocks (torchvision)
+@case("BasicBlock vs torchvision BasicBlock (stride 1 and 2)")
+def basic_block_torchvision() -> Pairs:
+    from torchvision.models.resnet import BasicBlock as TVBasic
+
+    from vlm_course.models import BasicBlock
+
+    torch.manual_seed(0)
+    pairs = []
+    for stride, cin, cout in ((1, 8, 8), (2, 8, 16)):
+        down = None
+        if stride != 1 or cin != cout:
+            down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        ref = TVBasic(cin, cout, stride, downsample=down)
+        randomise_batchnorm(ref)
+        ours = BasicBlock(cin, cout, stride)
+        ours.load_state_dict(ref.state_dict())
+        x = torch.randn(2, cin, 8, 8)
+        pairs += [(f"stride {stride} {n}", a, b) for n, a, b in run_both(ours, ref, x)]
+    return pairs
+
+
+@case("Bottleneck vs torchvision Bottleneck (stride 2, v1.5)")
+def bottleneck_torchvision() -> Pairs:
+    from torchvision.models.resnet import Bottleneck as TVBottleneck
+
+    from vlm_course.models import Bottleneck
+
+    torch.manual_seed(0)
+    cin, planes = 16, 8
+    down = nn.Sequential(nn.Conv2d(cin, planes * 4, 1, 2, bias=False), nn.BatchNorm2d(planes * 4))
+    ref = TVBottleneck(cin, planes, 2, downsample=down)
+    randomise_batchnorm(ref)
+    ours = Bottleneck(cin, planes, 2, avg_down=False)
+    ours.load_state_dict(ref.state_dict())
+    return run_both(ours, ref, torch.randn(2, cin, 8, 8))
+
+
+# ---------------------------------------------------------------- ResNet-D / CLIP (open_clip)
+@case("Bottleneck(avg_down) vs open_clip modified_resnet.Bottleneck (stride 1 and 2)",
+      requires=("open_clip",))
+def bottleneck_open_clip() -> Pairs:
+    from open_clip.modified_resnet import Bottleneck as OCBottleneck
+
+    from vlm_course.models import Bottleneck
+
+    torch.manual_seed(0)
+    pairs = []
+    for stride, cin in ((1, 32), (2, 16)):
+        ref = OCBottleneck(cin, 8, stride)
+        randomise_batchnorm(ref)
+        ours = Bottleneck(cin, 8, stride, avg_down=True)
+        ours.load_state_dict(ref.state_dict())
+        x = torch.randn(2, cin, 8, 8)
+        pairs += [(f"stride {stride} {n}", a, b) for n, a, b in run_both(ours, ref, x)]
+    return pairs
+
+
+@case("AttentionPool2d vs open_clip modified_resnet.AttentionPool2d", requires=("open_clip",))
+def attention_pool_open_clip() -> Pairs:
+    from open_clip.modified_resnet import AttentionPool2d as OCPool
+
+    from vlm_course.models import AttentionPool2d
+
+    torch.manual_seed(0)
+    ref = OCPool(4, 32, 4, 24)
+    ours = AttentionPool2d(4, 32, 4, 24)
+    ours.load_state_dict(ref.state_dict())
+    return run_both(ours, ref, torch.randn(3, 32, 4, 4))
+
+
+def open_clip_resnet_to_course(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename ModifiedResNet keys: stem convs/bns -> stem.i, layerK -> stages.K-1, attnpool -> pool."""
+    stem = {"conv1": 0, "bn1": 1, "conv2": 3, "bn2": 4, "conv3": 6, "bn3": 7}
+    out = {}
+    for key, value in state.items():
+        head, _, rest = key.partition(".")
+        if head in stem:
+            key = f"stem.{stem[head]}.{rest}"
+        elif head.startswith("layer"):
+            key = f"stages.{int(head[5:]) - 1}.{rest}"
+        elif head == "attnpool":
+            key = f"pool.{rest}"
+        out[key] = value
+    return out
+
+
+@case("ResNet(resnet_d, attention pool) vs open_clip ModifiedResNet", requires=("open_clip",))
+def modified_resnet_open_clip() -> Pairs:
+    from open_clip.modified_resnet import ModifiedResNet
+
+    from vlm_course.models import ResNet, ResNetConfig
+
+    torch.manual_seed(0)
+    ref = ModifiedResNet(layers=[1, 2, 1, 1], output_dim=32, heads=4, image_size=64, width=16)
+    randomise_batchnorm(ref)
+    cfg = ResNetConfig(layers=(1, 2, 1, 1), width=16, heads=4, image_size=64, output_dim=32)
+    ours = ResNet(cfg)
+    ours.load_state_dict(open_clip_resnet_to_course(ref.state_dict()))
+    return run_both(ours, ref, torch.randn(2, 3, 64, 64))
+
+
+# ---------------------------------------------------------------- attention and transformer blocks
+@case("attention (fused SDPA path) vs attention_explicit, causal and boolean masks")
+def attention_paths() -> Pairs:
+    from vlm_course.models import attention, attention_explicit, causal_mask
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 7, 8) for _ in range(3))
+    pairs = [("no mask", attention(q, k, v)[0], attention_explicit(q, k, v)[0])]
+    m = causal_mask(7)
+    pairs.append(("causal additive", attention(q, k, v, m)[0], attention_explicit(q, k, v, m)[0]))
+    keep = torch.rand(2, 1, 7, 7) > 0.3
+    keep[..., 0] = True  # every query keeps at least one key
+    pairs.append(("bool mask", attention(q, k, v, keep)[0], attention_explicit(q, k, v, keep)[0]))
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    pairs.append(("explicit vs SDPA(is_causal)", attention_explicit(q, k, v, m)[0], ref))
+    return pairs
+
+
+@case("MultiHeadAttention vs nn.MultiheadAttention (outputs, weights, grads)")
+def mha_torch() -> Pairs:
+    from vlm_course.models import MultiHeadAttention, causal_mask
+
+    torch.manual_seed(0)
+    ref = nn.MultiheadAttention(32, 4, batch_first=True)
+    nn.init.normal_(ref.in_proj_bias)
+    ours = MultiHeadAttention(32, 4)
+    ours.load_state_dict(ref.state_dict())
+    ours.eval(), ref.eval()
+    x = torch.randn(3, 6, 32)
+    mask = causal_mask(6)
+    pairs = run_both(lambda t: ours(t, attn_mask=mask), lambda t: ref(t, t, t, attn_mask=mask), x)
+    _, w_ours = ours(x, attn_mask=mask, need_weights=True)
+    _, w_ref = ref(x, x, x, attn_mask=mask, need_weights=True, average_attn_weights=False)
+    pairs.append(("attention weights", w_ours.detach(), w_ref.detach()))
+    ctx = torch.randn(3, 5, 32)
+    pairs.append(("cross-attention", ours(x, ctx)[0].detach(), ref(x, ctx, ctx)[0].detach()))
+    return pairs
+
+
+@case("ResidualAttentionBlock (pre-norm) vs torchvision vision_transformer.EncoderBlock")
+def encoder_block_torchvision() -> Pairs:
+    from torchvision.models.vision_transformer import EncoderBlock
+
+    from vlm_course.models import ResidualAttentionBlock
+
+    torch.manual_seed(0)
+    ref = EncoderBlock(num_heads=4, hidden_dim=32, mlp_dim=128, dropout=0.0, attention_dropout=0.0)
+    ours = ResidualAttentionBlock(32, 4, mlp_ratio=4.0, activation="gelu", ln_eps=1e-6)
+    rename = {"self_attention": "attn", "mlp.0": "mlp.c_fc", "mlp.3": "mlp.c_proj"}
+    state = {}
+    for key, value in ref.state_dict().items():
+        for a, b in rename.items():
+            key = key.replace(a, b) if key.startswith(a) else key
+        state[key] = value
+    ours.load_state_dict(state)
+    return run_both(ours, ref, torch.randn(2, 9, 32))
+
+
+@case("ResidualAttentionBlock (pre- and post-norm) vs nn.TransformerEncoderLayer")
+def block_torch_encoder_layer() -> Pairs:
+    from vlm_course.models import ResidualAttentionBlock
+
+    torch.manual_seed(0)
+    pairs = []
+    rename = {"self_attn": "attn", "linear1": "mlp.c_fc", "linear2": "mlp.c_proj",
+              "norm1": "ln_1", "norm2": "ln_2"}
+    for norm_first in (True, False):
+        ref = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, activation="gelu",
+                                         batch_first=True, norm_first=norm_first)
+        ours = ResidualAttentionBlock(32, 4, mlp_ratio=2.0, norm_first=norm_first)
+        state = {}
+        for key, value in ref.state_dict().items():
+            head, _, rest = key.partition(".")
+            state[f"{rename[head]}.{rest}"] = value
+        ours.load_state_dict(state)
+        label = "pre-norm" if norm_first else "post-norm"
+        pairs += [(f"{label} {n}", a, b) for n, a, b in run_both(ours, ref, torch.randn(2, 5, 32))]
+    return pairs
+
+
+# ---------------------------------------------------------------- towers (open_clip, Hugging Face)
+def conv_patch_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
+    """Stride-P conv weight ``(D, C, P, P)`` -> Linear weight ``(D, P*P*C)`` in patchify order."""
+    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+
+@case("VisionTransformer vs open_clip VisionTransformer (GELU and QuickGELU)",
+      requires=("open_clip",))
+def vit_open_clip() -> Pairs:
+    from open_clip.transformer import QuickGELU as OCQuickGELU
+    from open_clip.transformer import VisionTransformer as OCViT
+
+    from vlm_course.models import VisionTransformer, ViTConfig
+
+    torch.manual_seed(0)
+    pairs = []
+    for act, act_layer in (("gelu", nn.GELU), ("quick_gelu", OCQuickGELU)):
+        ref = OCViT(image_size=32, patch_size=8, width=32, layers=2, heads=4, mlp_ratio=4.0,
+                    output_dim=16, act_layer=act_layer)
+        cfg = ViTConfig(image_size=32, patch_size=8, width=32, layers=2, heads=4,
+                        output_dim=16, activation=act)
+        ours = VisionTransformer(cfg)
+        state = dict(ref.state_dict())
+        state["patch_embed.weight"] = conv_patch_weight_to_linear(state.pop("conv1.weight"))
+        ours.load_state_dict(state)
+        pairs += [(f"{act} {n}", a, b) for n, a, b in run_both(ours, ref, torch.randn(2, 3, 32, 32))]
+    return pairs
+
+
+def hf_layers_to_course(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Hugging Face CLIP encoder layers (separate q/k/v, fc1/fc2) -> ``transformer.resblocks``."""
+    out, i = {}, 0
+    while f"{prefix}encoder.layers.{i}.layer_norm1.weight" in state:
+        src, dst = f"{prefix}encoder.layers.{i}.", f"transformer.resblocks.{i}."
+        for p in ("weight", "bias"):
+            out[dst + "attn.in_proj_" + p] = torch.cat(
+                [state[src + f"self_attn.{n}_proj.{p}"] for n in "qkv"]
+            )
+            out[dst + f"attn.out_proj.{p}"] = state[src + f"self_attn.out_proj.{p}"]
+            out[dst + f"ln_1.{p}"] = state[src + f"layer_norm1.{p}"]
+            out[dst + f"ln_2.{p}"] = state[src + f"layer_norm2.{p}"]
+            out[dst + f"mlp.c_fc.{p}"] = state[src + f"mlp.fc1.{p}"]
+            out[dst + f"mlp.c_proj.{p}"] = state[src + f"mlp.fc2.{p}"]
+        i += 1
+    return out
+
+
+@case("VisionTransformer vs Hugging Face CLIPVisionModelWithProjection (quick_gelu)")
+def vit_hf() -> Pairs:
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from vlm_course.models import VisionTransformer, ViTConfig
+
+    torch.manual_seed(0)
+    hf_cfg = CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=128,
+                              num_hidden_layers=2, num_attention_heads=4, projection_dim=16,
+                              hidden_act="quick_gelu", layer_norm_eps=1e-5)
+    ref = CLIPVisionModelWithProjection(hf_cfg).eval()
+    ours = VisionTransformer(ViTConfig(image_size=32, patch_size=8, width=32, layers=2, heads=4,
+                                       output_dim=16, activation="quick_gelu")).eval()
+    s = ref.state_dict()
+    v = "vision_model."
+    state = hf_layers_to_course(s, v)
+    state.update({
+        "patch_embed.weight": conv_patch_weight_to_linear(s[v + "embeddings.patch_embedding.weight"]),
+        "class_embedding": s[v + "embeddings.class_embedding"],
+        "positional_embedding": s[v + "embeddings.position_embedding.weight"],
+        "ln_pre.weight": s[v + "pre_layrnorm.weight"], "ln_pre.bias": s[v + "pre_layrnorm.bias"],
+        "ln_post.weight": s[v + "post_layernorm.weight"],
+        "ln_post.bias": s[v + "post_layernorm.bias"],
+        "proj": s["visual_projection.weight"].T,
+    })
+    ours.load_state_dict(state)
+    return run_both(ours, lambda t: ref(pixel_values=t).image_embeds, torch.randn(2, 3, 32, 32))
+
+
+def text_batch(vocab: int, eos: int, lengths=(5, 9, 3), L: int = 12):
+    """Random ids, [SOS]=1 first, ``eos`` after the words, pad 0 after; returns (ids, mask, eot)."""
+    g = torch.Generator().manual_seed(3)
+    ids = torch.zeros(len(lengths), L, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        ids[i, 0] = 1
+        ids[i, 1 : n - 1] = torch.randint(5, eos if eos > 5 else vocab, (n - 2,), generator=g)
+        ids[i, n - 1] = eos
+        mask[i, :n] = 1
+    return ids, mask, torch.tensor(lengths) - 1
+
+
+@case("TextEncoder vs open_clip TextTransformer (argmax pooling)", requires=("open_clip",))
+def text_open_clip() -> Pairs:
+    from open_clip.transformer import TextTransformer
+
+    from vlm_course.models import TextConfig, TextEncoder
+
+    torch.manual_seed(0)
+    V = 40
+    ref = TextTransformer(context_length=16, vocab_size=V, width=32, heads=4, layers=2,
+                          output_dim=16)
+    ours = TextEncoder(TextConfig(vocab_size=V, context_length=16, width=32, heads=4, layers=2,
+                                  output_dim=16))
+    ours.load_state_dict(ref.state_dict())
+    ours.eval(), ref.eval()
+    ids, mask, _ = text_batch(V, eos=V - 1, L=16)  # open_clip pools at the largest id: [EOS]
+    return run_both(lambda t: ours(t, mask), ref, ids, grad=False)
+
+
+@case("TextEncoder vs Hugging Face CLIPTextModelWithProjection (eos_token_id set)")
+def text_hf() -> Pairs:
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    from vlm_course.models import TextConfig, TextEncoder
+
+    torch.manual_seed(0)
+    V, EOS = 40, 2 + 1  # a small vocabulary whose [EOS] is *not* the largest id
+    hf_cfg = CLIPTextConfig(vocab_size=V, hidden_size=32, intermediate_size=128,
+                            num_hidden_layers=2, num_attention_heads=4,
+                            max_position_embeddings=16, hidden_act="gelu", layer_norm_eps=1e-5,
+                            projection_dim=16, eos_token_id=EOS, pad_token_id=0, bos_token_id=1)
+    ref = CLIPTextModelWithProjection(hf_cfg)
+    ours = TextEncoder(TextConfig(vocab_size=V, context_length=16, width=32, heads=4, layers=2,
+                                  output_dim=16))
+    ours.load_state_dict(hf_text_to_course(ref.state_dict()))
+    ours.eval(), ref.eval()
+    ids, mask, eot = text_batch(V, eos=EOS)
+    return run_both(lambda t: ours(t, eot_index=eot),
+                    lambda t: ref(input_ids=t, attention_mask=mask).text_embeds, ids, grad=False)
+
+
+def hf_text_to_course(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Hugging Face CLIPTextModelWithProjection keys -> TextEncoder keys."""
+    out = hf_layers_to_course(state, "text_model.")
+    out.update({
+        "token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
+        "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
+        "ln_final.weight": state["text_model.final_layer_norm.weight"],
+        "ln_final.bias": state["text_model.final_layer_norm.bias"],
+        "text_projection": state["text_projection.weight"].T,
+    })
+    return out
+
+
+def max_abs_diff(pairs: Pairs) -> float:
+    return max(float((a.double() - b.double()).abs().max()) for _, a, b in pairs)

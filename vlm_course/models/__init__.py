@@ -1,0 +1,36 @@
+"""Network architectures (chapter 02): CNN and ViT image towers, the text tower, their parts.
+
+Image towers map ``(B, C, H, W)`` images to ``(B, output_dim)``; the text tower maps token ids
+``(B, L)`` (+ ``attention_mask``) to ``(B, output_dim)`` pooled at ``[EOS]``.  Each model takes a
+small config dataclass with a ``tiny()`` preset.
+"""
+
+from .attention import MultiHeadAttention, attention, attention_explicit
+from .pooling import AttentionPool2d, GlobalAvgPool
+from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
+from .text_encoder import TextConfig, TextEncoder, causal_mask
+from .transformer import QuickGELU, ResidualAttentionBlock, Transformer, make_activation
+from .vit import VisionTransformer, ViTConfig, patchify, unpatchify
+
+__all__ = [
+    "attention",
+    "attention_explicit",
+    "MultiHeadAttention",
+    "GlobalAvgPool",
+    "AttentionPool2d",
+    "BasicBlock",
+    "Bottleneck",
+    "ResNetConfig",
+    "ResNet",
+    "QuickGELU",
+    "make_activation",
+    "ResidualAttentionBlock",
+    "Transformer",
+    "patchify",
+    "unpatchify",
+    "ViTConfig",
+    "VisionTransformer",
+    "causal_mask",
+    "TextConfig",
+    "TextEncoder",
+]

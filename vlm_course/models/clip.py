@@ -1,0 +1,189 @@
+"""CLIP: a two-tower vision-language model trained with the symmetric image–text contrastive loss.
+
+Chapter 04 (contrastive objectives); Radford et al. 2021, "Learning transferable visual models
+from natural language supervision".  Two encoders from chapter 02 map an image and a caption into
+one ``D``-dimensional space where matching pairs have a high cosine similarity:
+
+* image tower: :class:`~vlm_course.models.vit.VisionTransformer` (class token, ``ln_pre``,
+  bias-free projection) or :class:`~vlm_course.models.resnet.ResNet` with CLIP's attention pooling;
+* text tower: :class:`~vlm_course.models.text_encoder.TextEncoder` (causal transformer pooled at
+  ``[EOS]``, bias-free ``text_projection``).
+
+The projections into the joint space are the towers' own final maps (``VisionTransformer.proj``,
+the attention pool's output projection, ``TextEncoder.text_projection``), built with
+``output_dim = embed_dim``.  ``logit_scale`` is a learnable **log-space** scalar initialised at
+``log(1 / 0.07)``; the training loop clamps it to ``<= log(100)`` after every step (never here).
+
+The VLM interface shared by every model of the course (COURSE_DESIGN §3):
+``tokenize(list[str])`` -> token dict, ``encode_image(images (B,3,H,W) float in [0,1]) -> (B, D)``,
+``encode_text(tokens) -> (B, D)`` — both L2-normalised unless ``normalize=False`` — and
+``logit_scale``.  ``forward(images, tokens)`` returns ``(image_emb, text_emb, logit_scale)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .resnet import ResNet, ResNetConfig
+from .text_encoder import TextConfig, TextEncoder
+from .vit import VisionTransformer, ViTConfig
+
+__all__ = ["CLIPConfig", "CLIP", "PRESETS"]
+
+IMAGE_TOWERS = ("vit", "resnet")
+DEFAULT_SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "heart", "ring")
+DEFAULT_COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "white")
+
+
+def _tokenizer(shapes: tuple[str, ...], colours: tuple[str, ...]):
+    from vlm_course.text import Tokenizer
+    from vlm_course.world import WorldConfig
+
+    return Tokenizer.from_world(WorldConfig(shapes=tuple(shapes), colours=tuple(colours)))
+
+
+@dataclass
+class CLIPConfig:
+    """A two-tower CLIP.  ``vision.output_dim`` and ``text.output_dim`` must equal ``embed_dim``;
+    ``text.vocab_size`` must equal the ShapeWorld tokenizer's size for ``shapes`` × ``colours``
+    (:meth:`for_world` fills both in)."""
+
+    embed_dim: int = 64
+    image_tower: str = "vit"            # "vit" or "resnet" (attention pooling)
+    vision: ViTConfig | ResNetConfig = field(default_factory=ViTConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    shapes: tuple[str, ...] = DEFAULT_SHAPES     # the vocabulary the tokenizer is built from
+    colours: tuple[str, ...] = DEFAULT_COLOURS
+    init_logit_scale: float = math.log(1 / 0.07)
+
+    @classmethod
+    def for_world(cls, embed_dim: int, vision, text: TextConfig, *, image_tower: str = "vit",
+                  shapes=DEFAULT_SHAPES, colours=DEFAULT_COLOURS) -> CLIPConfig:
+        """Fill in ``output_dim``s, the tokenizer's ``vocab_size`` and ``eos_id``."""
+        tok = _tokenizer(tuple(shapes), tuple(colours))
+        return cls(embed_dim=embed_dim, image_tower=image_tower,
+                   vision=dataclasses.replace(vision, output_dim=embed_dim),
+                   text=dataclasses.replace(text, output_dim=embed_dim, vocab_size=tok.vocab_size,
+                                            eos_id=tok.eos_id),
+                   shapes=tuple(shapes), colours=tuple(colours))
+
+    @classmethod
+    def tiny(cls) -> CLIPConfig:
+        """CPU preset (~0.2 M parameters): 32x32 images, ViT patch 8 width 64 × 2 layers,
+        text width 64 × 2 layers, 64-d joint space."""
+        return cls.for_world(64, ViTConfig(image_size=32, patch_size=8, width=64, layers=2,
+                                           heads=4), TextConfig(width=64, layers=2, heads=4,
+                                                                context_length=32))
+
+    @classmethod
+    def tiny_resnet(cls) -> CLIPConfig:
+        """CPU preset with the ResNet-D + attention-pooling image tower (64x64 images)."""
+        return cls.for_world(64, ResNetConfig.tiny(image_size=64), TextConfig.tiny(),
+                             image_tower="resnet")
+
+    @classmethod
+    def small(cls) -> CLIPConfig:
+        """GPU preset (~10 M parameters): 64x64 images, ViT patch 8 width 256 × 6 layers,
+        text width 256 × 6 layers, 256-d joint space."""
+        return cls.for_world(256, ViTConfig(image_size=64, patch_size=8, width=256, layers=6,
+                                            heads=8), TextConfig(width=256, layers=6, heads=8,
+                                                                 context_length=32))
+
+    @property
+    def image_size(self) -> int:
+        return self.vision.image_size
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (tuples become lists); inverse of :meth:`from_dict`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CLIPConfig:
+        """Rebuild a config saved by :meth:`to_dict` (e.g. from a checkpoint card)."""
+        d = dict(d)
+        tower = d.get("image_tower", "vit")
+        if tower not in IMAGE_TOWERS:
+            raise ValueError(f"image_tower must be one of {IMAGE_TOWERS}, got {tower!r}")
+        vision = dict(d["vision"])
+        if tower == "resnet":
+            vision["layers"] = tuple(vision["layers"])
+        d["vision"] = (ViTConfig if tower == "vit" else ResNetConfig)(**vision)
+        d["text"] = TextConfig(**d["text"])
+        d["shapes"], d["colours"] = tuple(d["shapes"]), tuple(d["colours"])
+        return cls(**d)
+
+
+PRESETS = {"tiny": CLIPConfig.tiny, "tiny_resnet": CLIPConfig.tiny_resnet,
+           "small": CLIPConfig.small}
+
+
+class CLIP(nn.Module):
+    """Two-tower CLIP (see the module docstring).  ``CLIP(CLIPConfig.tiny())``."""
+
+    def __init__(self, config: CLIPConfig):
+        super().__init__()
+        if not isinstance(config, CLIPConfig):
+            raise TypeError(f"config must be a CLIPConfig, got {type(config).__name__}")
+        c = config
+        if c.image_tower not in IMAGE_TOWERS:
+            raise ValueError(f"config.image_tower must be one of {IMAGE_TOWERS}, got {c.image_tower!r}")
+        if c.vision.output_dim != c.embed_dim or c.text.output_dim != c.embed_dim:
+            raise ValueError(f"vision.output_dim ({c.vision.output_dim}) and text.output_dim "
+                             f"({c.text.output_dim}) must equal embed_dim ({c.embed_dim})")
+        self.config = c
+        self.tokenizer = _tokenizer(c.shapes, c.colours)
+        if self.tokenizer.vocab_size != c.text.vocab_size:
+            raise ValueError(f"config.text.vocab_size must be the tokenizer's "
+                             f"{self.tokenizer.vocab_size}, got {c.text.vocab_size}")
+        self.visual = VisionTransformer(c.vision) if c.image_tower == "vit" else ResNet(c.vision)
+        self.text = TextEncoder(c.text)
+        self.logit_scale = nn.Parameter(torch.tensor(float(c.init_logit_scale)))
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Word-level tokens of ``texts``: ``input_ids`` / ``attention_mask`` (B, L) long and
+        ``eot_index`` (B,) long, with ``L = config.text.context_length``."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+        enc = self.tokenizer(list(texts), context_length=self.config.text.context_length)
+        return {k: enc[k] for k in ("input_ids", "attention_mask", "eot_index")}
+
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """``(B, 3, H, W)`` float in [0, 1] -> ``(B, D)`` float; unit rows when ``normalize``."""
+        if not torch.is_tensor(images) or not images.is_floating_point():
+            raise TypeError(f"images must be a float tensor (B, 3, H, W), got "
+                            f"{getattr(images, 'dtype', type(images).__name__)}")
+        features = self.visual(images.to(self.device))
+        return F.normalize(features, dim=-1) if normalize else features
+
+    def encode_text(self, tokens, normalize: bool = True) -> torch.Tensor:
+        """Tokens from :meth:`tokenize` (or an ``input_ids`` (B, L) long tensor) -> ``(B, D)``."""
+        if torch.is_tensor(tokens):
+            features = self.text(tokens.to(self.device))
+        elif hasattr(tokens, "__getitem__") and "input_ids" in tokens:
+            parts = [tokens[k].to(self.device) if k in tokens else None
+                     for k in ("input_ids", "attention_mask", "eot_index")]
+            features = self.text(*parts)
+        else:
+            raise TypeError("tokens must be the dict returned by tokenize() or an input_ids tensor, "
+                            f"got {type(tokens).__name__}")
+        return F.normalize(features, dim=-1) if normalize else features
+
+    def forward(self, images: torch.Tensor, tokens):
+        """``(image_emb (B, D), text_emb (B, D), logit_scale)``: unit rows, log-space scale."""
+        return self.encode_image(images), self.encode_text(tokens), self.logit_scale
