@@ -1,0 +1,122 @@
+"""Captions: at least five, true of the scene (except recorded noise), noise at the requested rate."""
+
+import re
+
+import pytest
+
+from vlm_course.world import ShapeWorld, WorldConfig, caption_vocabulary, parse_mentions
+from vlm_course.world.captions import COUNT_WORDS, RELATIONS
+
+
+def _matches(mention: dict, obj: dict) -> bool:
+    return all(obj[key] == value for key, value in mention.items())
+
+
+def check_caption(caption: str, objects: list[dict], cfg) -> list[str]:
+    """Return the reasons a caption is not true of the scene (empty when it is)."""
+    problems = []
+    mentions = parse_mentions(caption, cfg)
+    words = caption.replace(",", " ").replace(":", " ").split()
+    counted = [w for w in words if w in COUNT_WORDS]
+    if not mentions and not counted:
+        problems.append("neither an object nor a count mentioned")
+    for m in mentions:
+        if not any(_matches(m, o) for o in objects):
+            problems.append(f"no object matches {m}")
+    if counted and COUNT_WORDS.index(counted[0]) != len(objects):
+        problems.append(f"count {counted[0]} but {len(objects)} objects")
+    for pos in cfg.positions:
+        if f"in the {pos}" in caption:
+            # "X in the <pos>": the phrase just before it is the object in that cell
+            before = caption.split(f" in the {pos}")[0]
+            m = parse_mentions(before, cfg)[-1]
+            if not any(_matches(m, o) and o["position"] == pos for o in objects):
+                problems.append(f"nothing like {m} in the {pos}")
+    for rel in RELATIONS:
+        hit = re.search(rf"^(.*) {rel} (.*)$", caption)
+        if hit and " in the " not in caption:
+            a, b = parse_mentions(hit.group(1), cfg)[-1], parse_mentions(hit.group(2), cfg)[0]
+            ok = False
+            for oa in objects:
+                for ob in objects:
+                    if oa is ob or not (_matches(a, oa) and _matches(b, ob)):
+                        continue
+                    ok |= {"left of": oa["col"] < ob["col"], "right of": oa["col"] > ob["col"],
+                           "above": oa["row"] < ob["row"], "below": oa["row"] > ob["row"]}[rel]
+            if not ok:
+                problems.append(f"relation {rel} false")
+    return problems
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_clean_captions_are_true(split):
+    world = ShapeWorld(WorldConfig(background="mixed"))
+    batch = world.batch(split, range(300))
+    kinds = {"relation": 0, "count": 0, "position": 0}
+    for caps, objs, noise in zip(batch.captions, batch.objects, batch.caption_noise, strict=True):
+        assert noise == []
+        assert len(caps) >= 5
+        for cap in caps:
+            assert check_caption(cap, objs, world.cfg) == [], cap
+            kinds["relation"] += any(f" {r} " in cap for r in RELATIONS)
+            kinds["count"] += any(w in cap.split() for w in COUNT_WORDS)
+            kinds["position"] += " in the " in cap
+        if len(objs) >= 2:
+            assert any(any(f" {r} " in c for r in RELATIONS) for c in caps)
+    assert min(kinds.values()) > 100
+
+
+def test_noise_is_recorded_and_is_the_only_falsehood():
+    cfg = WorldConfig(caption_noise=0.4)
+    world = ShapeWorld(cfg)
+    clean = ShapeWorld(cfg.replace(caption_noise=0.0)).batch("train", range(200))
+    noisy = world.batch("train", range(200))
+    n_noisy, n_total, n_false = 0, 0, 0
+    for b, (caps, objs, noise) in enumerate(
+        zip(noisy.captions, noisy.objects, noisy.caption_noise, strict=True)
+    ):
+        assert objs == clean.objects[b]
+        marked = {r["caption"] for r in noise}
+        for i, cap in enumerate(caps):
+            n_total += 1
+            problems = check_caption(cap, objs, cfg)
+            if i in marked:
+                n_noisy += 1
+                rec = next(r for r in noise if r["caption"] == i)
+                assert rec["noisy"] != rec["true"] and rec["noisy"] in re.findall(r"[a-z]+", cap)
+                assert rec["true"] == objs[rec["object"]][rec["kind"]]
+                n_false += bool(problems)
+            else:
+                assert problems == [], cap
+    rate = n_noisy / n_total
+    print(f"measured noise rate {rate:.3f}")
+    assert 0.33 < rate < 0.47
+    # a replaced word can by chance still describe another object, but rarely
+    assert n_false > 0.8 * n_noisy
+
+
+def test_vocabulary_covers_all_captions():
+    cfg = WorldConfig(caption_noise=0.5, background="mixed")
+    vocab = set(caption_vocabulary(cfg))
+    for split in ("train", "heldout"):
+        batch = ShapeWorld(cfg).batch(split, range(200))
+        for caps in batch.captions:
+            for cap in caps:
+                tokens = re.findall(r"[a-z]+|[,:]", cap)
+                assert set(tokens) <= vocab, set(tokens) - vocab
+
+
+def test_parse_mentions():
+    cfg = WorldConfig()
+    assert parse_mentions("a small red circle left of a blue square", cfg) == [
+        {"size": "small", "colour": "red", "shape": "circle"}, {"colour": "blue", "shape": "square"}]
+    assert parse_mentions("the large star in the centre is cyan", cfg) == [
+        {"size": "large", "shape": "star", "colour": "cyan"}]
+    assert parse_mentions("there are two objects", cfg) == []
+
+
+def test_articles_agree():
+    cfg = WorldConfig(colours=("orange", "red"), shapes=("circle", "square"), heldout=())
+    batch = ShapeWorld(cfg).batch("train", range(50))
+    text = " ".join(c for caps in batch.captions for c in caps)
+    assert " a orange" not in text and "an orange" in text

@@ -1,0 +1,28 @@
+"""ShapeWorld: procedural image-text scenes with full ground truth (chapter 03, COURSE_DESIGN §5).
+
+>>> from vlm_course.world import WorldConfig, ShapeWorld
+>>> batch = ShapeWorld(WorldConfig()).batch("train", range(8))
+
+Modules: ``config`` (WorldConfig, vocabularies), ``shapes`` (signed distance functions),
+``sampling`` (deterministic scenes from (seed, split, index)), ``render`` (batched rendering, masks,
+boxes), ``captions`` (templates, noise, phrase parser), ``splits`` (train/val/test/heldout),
+``world`` (ShapeWorld, SceneBatch), ``dataset`` (map-style dataset, sharded stream, collate).
+"""
+
+from .captions import caption_vocabulary, parse_mentions
+from .config import (
+    COLOUR_LIBRARY,
+    POSITION_NAMES,
+    SHAPE_LIBRARY,
+    SIZE_NAMES,
+    WorldConfig,
+    default_heldout,
+)
+from .splits import CLOSED_SPLITS, SPLITS
+from .world import LABEL_KEYS, SceneBatch, ShapeWorld
+
+__all__ = [
+    "COLOUR_LIBRARY", "CLOSED_SPLITS", "LABEL_KEYS", "POSITION_NAMES", "SHAPE_LIBRARY", "SIZE_NAMES",
+    "SPLITS", "SceneBatch", "ShapeWorld", "WorldConfig", "caption_vocabulary", "default_heldout",
+    "parse_mentions",
+]
