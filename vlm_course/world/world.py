@@ -53,9 +53,9 @@ class SceneBatch:
     images: Tensor
     captions: list[list[str]]
     labels: dict[str, Tensor]
-    instance_masks: Tensor
-    semantic_masks: Tensor
-    boxes: list[Tensor]
+    instance_masks: Tensor | None
+    semantic_masks: Tensor | None
+    boxes: list[Tensor] | None
     objects: list[list[dict]]
     caption_noise: list[list[dict]]
     split: str
@@ -92,13 +92,17 @@ class ShapeWorld:
         """Only the images, (B, 3, H, W) float32 in [0, 1]: the fastest path."""
         return render(self.cfg, self.sample(split, indices), with_masks=False).images
 
-    def batch(self, split: str, indices: Sequence[int]) -> SceneBatch:
-        """Scenes ``indices`` of ``split`` with images, captions and all ground truth."""
+    def batch(self, split: str, indices: Sequence[int], masks: bool = True) -> SceneBatch:
+        """Scenes ``indices`` of ``split`` with images, captions and all ground truth.
+
+        ``masks=False`` skips the per-pixel ground truth (instance/semantic masks and boxes are
+        then None, and each object's "box" is None): faster, for pre-training streams.
+        """
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
         idx = check_indices(indices)
         spec = self.sample(split, idx)
-        out = render(self.cfg, spec, with_masks=True)
+        out = render(self.cfg, spec, with_masks=masks)
         objects = self._objects(spec, out.boxes)
         caption_keys = scene_keys(self.cfg.seed, split, idx, salt=CAPTION_SALT)
         captions, noise = [], []
@@ -111,7 +115,8 @@ class ShapeWorld:
         return SceneBatch(
             images=out.images, captions=captions, labels=self._labels(spec),
             instance_masks=out.instance_masks, semantic_masks=out.semantic_masks,
-            boxes=[out.boxes[b, : int(spec.n_objects[b])].clone() for b in range(len(idx))],
+            boxes=None if out.boxes is None else
+            [out.boxes[b, : int(spec.n_objects[b])].clone() for b in range(len(idx))],
             objects=objects, caption_noise=noise, split=split, indices=idx.tolist(),
             textured=torch.from_numpy(spec.textured.copy()),
         )
@@ -126,7 +131,7 @@ class ShapeWorld:
         }
         return {k: torch.as_tensor(first[k].copy(), dtype=torch.long) for k in LABEL_KEYS}
 
-    def _objects(self, spec: SceneSpec, boxes: Tensor) -> list[list[dict]]:
+    def _objects(self, spec: SceneSpec, boxes: Tensor | None) -> list[list[dict]]:
         c = self.cfg
         rows = []
         for b in range(len(spec.indices)):
@@ -139,7 +144,7 @@ class ShapeWorld:
                     "position": c.positions[cell], "shape_id": s, "colour_id": col, "size_id": z,
                     "cell": cell, "row": cell // 3, "col": cell % 3,
                     "center": (float(spec.cx[b, k]), float(spec.cy[b, k])),
-                    "radius": float(spec.radius[b, k]), "box": boxes[b, k].tolist(),
+                    "radius": float(spec.radius[b, k]), "box": None if boxes is None else boxes[b, k].tolist(),
                     "heldout": bool(spec.held[b, k]),
                 })
             rows.append(objs)

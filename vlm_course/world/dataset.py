@@ -1,0 +1,239 @@
+"""PyTorch datasets over ShapeWorld: a map-style dataset, a sharded stream, and a collate function.
+
+Chapter 03 (datasets); chapter 04 pre-trains on :class:`ShapeWorldStream`, later chapters evaluate
+on :class:`ShapeWorldDataset`. Both render whole batches at once (the map-style dataset implements
+``__getitems__``, which ``DataLoader`` calls with a whole batch of indices).
+
+A collated batch (from :func:`collate_scenes` or the stream) is a dict:
+
+==================  ==========================================================================
+key                 value
+==================  ==========================================================================
+images              (B, 3, H, W) float32 in [0, 1]
+indices             (B,) int64 scene indices within the split
+captions            list of B str: the caption chosen for each scene (see ``caption``)
+all_captions        list of B lists of str
+input_ids           (B, L) int64, attention_mask (B, L) int64, eot_index (B,) int64 -- only
+                    when a tokenizer is given
+labels              dict of (B,) int64 ("shape", "colour", "size", "position", "count", ...)
+instance_masks      (B, H, W) int64; semantic_masks (B, H, W) int64 (None if masks=False)
+boxes               list of B (n_b, 4) float32 xyxy boxes (empty lists if masks=False)
+objects             list of B lists of per-object dicts; caption_noise: list of B lists
+==================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from .config import WorldConfig
+from .sampling import mix64, scene_keys
+from .world import SceneBatch, ShapeWorld
+
+CAPTION_CHOICES = ("first", "random")
+
+
+def _as_world(world: ShapeWorld | WorldConfig) -> ShapeWorld:
+    if isinstance(world, WorldConfig):
+        return ShapeWorld(world)
+    if not isinstance(world, ShapeWorld):
+        raise TypeError(f"world: expected a ShapeWorld or WorldConfig, got {type(world).__name__}")
+    return world
+
+
+def _check_caption(caption, n_captions: int):
+    if caption in CAPTION_CHOICES:
+        return caption
+    if isinstance(caption, int) and not isinstance(caption, bool) and 0 <= caption < n_captions:
+        return caption
+    raise ValueError(f"caption: expected one of {CAPTION_CHOICES} or an int in "
+                     f"[0, {n_captions}), got {caption!r}")
+
+
+def choose_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: int) -> list[str]:
+    """One caption per scene: the first, a fixed index, or "random" = a stable hash of
+    (seed, split, index, epoch), so each epoch sees a different but reproducible caption."""
+    if caption == "first":
+        return [caps[0] for caps in batch.captions]
+    if isinstance(caption, int):
+        return [caps[caption] for caps in batch.captions]
+    keys = scene_keys(world.cfg.seed, batch.split, np.asarray(batch.indices), salt=7 + epoch)
+    picks = (mix64(keys) % np.uint64(world.cfg.n_captions)).astype(np.int64)
+    return [caps[int(k)] for caps, k in zip(batch.captions, picks, strict=True)]
+
+
+def batch_to_dict(world: ShapeWorld, batch: SceneBatch, caption="first", epoch: int = 0,
+                  tokenizer=None, context_length: int = 32) -> dict:
+    """A :class:`SceneBatch` as the collated dict of the module docstring."""
+    chosen = choose_captions(world, batch, caption, epoch)
+    out = {
+        "images": batch.images, "indices": torch.tensor(batch.indices, dtype=torch.long),
+        "captions": chosen, "all_captions": batch.captions, "labels": batch.labels,
+        "instance_masks": batch.instance_masks, "semantic_masks": batch.semantic_masks,
+        "boxes": batch.boxes, "objects": batch.objects, "caption_noise": batch.caption_noise,
+    }
+    if tokenizer is not None:
+        out.update(tokenizer(chosen, context_length=context_length))
+    return out
+
+
+class ShapeWorldDataset(Dataset):
+    """Map-style dataset of ``size`` fixed scenes of one split: item i is scene ``start + i``.
+
+    Items are dicts with the keys of the module table in singular form, one scene each
+    (``image`` (3, H, W), ``caption`` str, ``input_ids`` (L,), ``labels`` dict of 0-d tensors,
+    ``instance_mask`` (H, W), ``boxes`` (n, 4), ...); :func:`collate_scenes` stacks them back.
+    """
+
+    def __init__(self, world: ShapeWorld | WorldConfig, split: str = "train", size: int = 1000,
+                 tokenizer=None, context_length: int = 32, caption="first", start: int = 0,
+                 masks: bool = True) -> None:
+        self.world = _as_world(world)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"size: expected an int >= 1, got {size!r}")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"start: expected an int >= 0, got {start!r}")
+        self.world.batch(split, [])  # validates the split
+        self.split, self.size, self.start, self.masks = split, size, start, masks
+        self.tokenizer, self.context_length = tokenizer, context_length
+        self.caption = _check_caption(caption, self.world.cfg.n_captions)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Changes which caption ``caption="random"`` picks (call once per epoch)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int) -> dict:
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, items: Sequence[int]) -> list[dict]:
+        items = [int(i) for i in items]
+        bad = [i for i in items if not -self.size <= i < self.size]
+        if bad:
+            raise IndexError(f"index {bad[0]} out of range for a dataset of size {self.size}")
+        idx = [self.start + (i % self.size) for i in items]
+        batch = self.world.batch(self.split, idx, masks=self.masks)
+        d = batch_to_dict(self.world, batch, self.caption, self.epoch, self.tokenizer,
+                          self.context_length)
+        return unbatch(d)
+
+
+_PLURAL = {"images": "image", "captions": "caption", "instance_masks": "instance_mask",
+           "semantic_masks": "semantic_mask", "indices": "index"}
+
+
+def unbatch(d: dict) -> list[dict]:
+    """Split a collated dict into per-scene dicts (singular keys for per-scene tensors)."""
+    B = len(d["captions"])
+    samples = []
+    for b in range(B):
+        s = {}
+        for key, value in d.items():
+            name = _PLURAL.get(key, key)
+            if key == "labels":
+                s[name] = {k: v[b] for k, v in value.items()}
+            elif value is None:
+                s[name] = None
+            else:
+                s[name] = value[b]
+        samples.append(s)
+    return samples
+
+
+def collate_scenes(samples: list[dict]) -> dict:
+    """Stack per-scene dicts from :class:`ShapeWorldDataset` into the batch dict (module table)."""
+    if not samples:
+        raise ValueError("samples: expected at least one sample, got an empty list")
+    out = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        batch_key = {v: k for k, v in _PLURAL.items()}.get(key, key)
+        if key == "labels":
+            out[key] = {k: torch.stack([v[k] for v in values]) for k in values[0]}
+        elif values[0] is None:
+            out[batch_key] = None
+        elif isinstance(values[0], torch.Tensor) and key != "boxes":
+            out[batch_key] = torch.stack(values)
+        else:
+            out[batch_key] = values
+    return out
+
+
+def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """(rank, world_size): the arguments, else torch.distributed's when initialised, else (0, 1)."""
+    dist = torch.distributed
+    if rank is None:
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    if world_size is None:
+        initialised = dist.is_available() and dist.is_initialized()
+        world_size = dist.get_world_size() if initialised else 1
+    if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int)
+            and 0 <= rank < world_size):
+        raise ValueError(f"rank, world_size: expected 0 <= rank < world_size, got rank={rank!r}, "
+                         f"world_size={world_size!r}")
+    return rank, world_size
+
+
+class ShapeWorldStream(IterableDataset):
+    """Stream of ready-made batches for pre-training (use ``DataLoader(stream, batch_size=None)``).
+
+    The split's scenes ``start, start + 1, ...`` are cut into blocks of ``batch_size``; block j
+    goes to shard ``j mod (world_size * num_workers)``, where the shard of a process is
+    ``rank * num_workers + worker_id``. So DataLoader workers and distributed ranks together see
+    every scene exactly once, with no duplicates. ``num_samples=None`` streams forever.
+    ``rank``/``world_size`` default to torch.distributed's when it is initialised, else 0 / 1.
+    """
+
+    def __init__(self, world: ShapeWorld | WorldConfig, split: str = "train",
+                 batch_size: int = 256, num_samples: int | None = None, tokenizer=None,
+                 context_length: int = 32, caption="random", start: int = 0,
+                 rank: int | None = None, world_size: int | None = None,
+                 masks: bool = False) -> None:
+        self.world = _as_world(world)
+        self.world.batch(split, [])
+        for name, value, low in (("batch_size", batch_size, 1), ("start", start, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+        if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 1):
+            raise ValueError(f"num_samples: expected None or an int >= 1, got {num_samples!r}")
+        self.split, self.batch_size, self.num_samples, self.start = split, batch_size, num_samples, start
+        self.tokenizer, self.context_length, self.masks = tokenizer, context_length, masks
+        self.caption = _check_caption(caption, self.world.cfg.n_captions)
+        self.rank, self.world_size = resolve_rank(rank, world_size)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def shard(self) -> tuple[int, int]:
+        """(this shard, number of shards) for the calling process and DataLoader worker."""
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        return self.rank * nw + wid, self.world_size * nw
+
+    def block_indices(self, j: int) -> list[int]:
+        """Scene indices of block j (empty past ``num_samples``)."""
+        lo = j * self.batch_size
+        hi = lo + self.batch_size
+        if self.num_samples is not None:
+            hi = min(hi, self.num_samples)
+        return list(range(self.start + lo, self.start + hi)) if hi > lo else []
+
+    def __iter__(self) -> Iterator[dict]:
+        shard, n_shards = self.shard()
+        j = shard
+        while True:
+            idx = self.block_indices(j)
+            if not idx:
+                return
+            batch = self.world.batch(self.split, idx, masks=self.masks)
+            yield batch_to_dict(self.world, batch, self.caption, self.epoch, self.tokenizer,
+                                self.context_length)
+            j += n_shards
