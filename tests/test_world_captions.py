@@ -120,3 +120,10 @@ def test_articles_agree():
     batch = ShapeWorld(cfg).batch("train", range(50))
     text = " ".join(c for caps in batch.captions for c in caps)
     assert " a orange" not in text and "an orange" in text
+
+
+def test_eight_distinct_captions_even_for_one_object():
+    cfg = WorldConfig(n_captions=8, max_objects=1)
+    batch = ShapeWorld(cfg).batch("val", range(100))
+    for caps in batch.captions:
+        assert len(caps) == 8 == len(set(caps))

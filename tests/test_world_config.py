@@ -38,7 +38,7 @@ def test_defaults_match_the_contract():
         ({"caption_noise": 1.5}, "caption_noise", "[0, 1]"),
         ({"test_heldout_fraction": 2.0}, "test_heldout_fraction", "[0, 1]"),
         ({"background": "stripes"}, "background", "plain"),
-        ({"n_captions": 3}, "n_captions", "[5, 12]"),
+        ({"n_captions": 3}, "n_captions", "[5, 8]"),
         ({"seed": -1}, "seed", "[0,"),
         ({"heldout": (("red", "blob"),)}, "heldout", "(colour, shape) pairs"),
         ({"heldout": tuple(("red", s) for s in WorldConfig().shapes)}, "heldout", "red"),

@@ -106,16 +106,13 @@ def _candidates(objects: list[dict], textured: bool, rng: random.Random) -> list
     return [attribute, position, count, relation, backdrop]
 
 
+_AN = re.compile(r"\ba (?=[aeiou])")
+
+
 def render_words(words: list[Word]) -> str:
     """Join words into a caption: articles agree with the next word ("an orange ..."), commas attach."""
-    out = []
-    for i, (w, tag) in enumerate(words):
-        if tag is not None and tag[0] == "article":
-            nxt = words[i + 1][0] if i + 1 < len(words) else ""
-            w = "an" if nxt[:1] in "aeiou" and nxt else "a"
-        out.append(w)
-    text = " ".join(out).replace(" ,", ",").replace(" :", ":")
-    return text
+    text = _AN.sub("an ", " ".join([w for w, _ in words]))
+    return text.replace(" ,", ",").replace(" :", ":")
 
 
 def make_captions(objects: list[dict], textured: bool, cfg: WorldConfig, rng: random.Random,
@@ -132,7 +129,7 @@ def make_captions(objects: list[dict], textured: bool, cfg: WorldConfig, rng: ra
 
     def take(words: list[Word]) -> None:
         text = render_words(words)
-        if text not in seen and len(chosen) < cfg.n_captions:
+        if text not in seen:
             seen.add(text)
             chosen.append(words)
 
@@ -142,6 +139,8 @@ def make_captions(objects: list[dict], textured: bool, cfg: WorldConfig, rng: ra
     rest = [c for g in groups for c in g]
     rng.shuffle(rest)
     for words in rest:
+        if len(chosen) >= cfg.n_captions:
+            break
         take(words)
     noise: list[dict] = []
     for i, words in enumerate(chosen):

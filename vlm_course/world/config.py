@@ -87,7 +87,7 @@ class WorldConfig:
         stays inside its cell), and small * canvas / 3 >= 3 pixels.
     background: "plain" (black), "textured" (dark random stripes/blobs) or "mixed" (per scene).
     caption_noise: probability in [0, 1] that a caption has one attribute word replaced by a wrong one.
-    n_captions: captions per scene (>= 5, as in COCO).
+    n_captions: captions per scene, 5..8 (COCO has 5 per image).
     heldout: colour-shape pairs never shown in train/val (images or captions); ``None`` means
         :func:`default_heldout`. Every colour and shape must still occur in some allowed pair.
     test_heldout_fraction: probability that a test scene's primary object is a held-out pair.
@@ -132,7 +132,7 @@ class WorldConfig:
                 0.0 <= float(value) <= 1.0
             ):
                 raise _fail(name, "a number in [0, 1]", value)
-        self._check_int("n_captions", self.n_captions, 5, 12)
+        self._check_int("n_captions", self.n_captions, 5, 8)
         self._check_int("seed", self.seed, 0, 2**63 - 1)
         self._check_heldout()
 
