@@ -41,7 +41,7 @@ def clip_batch_at(world, tokenize: Callable, indices: Sequence[int], *, seed: in
 
     ``tokens`` is what ``tokenize(list_of_B_captions)`` returns (input ids, attention mask, ...).
     """
-    batch = world.batch(split, indices)
+    batch = world.batch(split, indices, masks=False)    # no per-pixel ground truth needed
     return batch.images, tokenize(choose_captions(batch.captions, list(indices), seed, split))
 
 

@@ -1,0 +1,93 @@
+"""``python -m vlm_course.pretrain``: runs, resumes, and fails clearly on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vlm_course.pretrain import check_preset, main, pretrain
+
+FAST = ["--steps", "2", "--batch-size", "8"]
+
+
+def test_python_api_returns_model_and_history():
+    model, history = pretrain("tiny", steps=2, batch_size=8)
+    assert [r["step"] for r in history] == [0, 1]
+    assert all(math_ok(r["loss"]) for r in history)
+    assert not model.training
+    assert model.encode_image(torch.rand(2, 3, model.config.image_size,
+                                         model.config.image_size)).shape == (2, 64)
+
+
+def math_ok(x):
+    return x == x and abs(x) < 1e6
+
+
+def test_cli_runs_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--preset", "tiny", "--out", str(out), "--steps", "3", "--batch-size", "8"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["last_step"] == 2 and run["preset"] == "tiny"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    # a finished run resumed with more steps is refused (the schedule's length is part of it)
+    assert main(["--preset", "tiny", "--out", str(out), "--steps", "4", "--batch-size", "8",
+                 "--resume"]) == 1
+    assert "training config" in capsys.readouterr().err
+
+
+def test_unknown_preset_lists_presets(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--preset", "huge", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'huge'" in err and "tiny" in err and "small" in err
+    with pytest.raises(ValueError, match="known presets"):
+        check_preset("huge")
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["--out", str(blocker / "sub"), *FAST]) == 1
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_existing_checkpoint_mismatch_and_corruption(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--out", str(out), *FAST]) == 0
+    assert main(["--out", str(out), *FAST]) == 1                     # would overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert main(["--out", str(out), "--preset", "tiny_resnet", *FAST, "--resume"]) == 1
+    assert "does not match the model config" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "empty"), *FAST, "--resume"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    ckpt = sorted(out.glob("ckpt-*.safetensors"))[-1]
+    data = bytearray(ckpt.read_bytes())
+    data[-10] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+    assert main(["--out", str(out), *FAST, "--resume"]) == 1
+    assert "corrupted" in capsys.readouterr().err
+
+
+def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
+    """DDP + the gathered loss on 2 CPU ranks = one process on the whole batch."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29517", "-m", "vlm_course.pretrain", "--out", str(tmp_path / "ddp"),
+           "--device", "cpu", *FAST]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["--out", str(tmp_path / "single"), "--device", "cpu", *FAST]) == 0
+
+    def losses(folder: Path):
+        return [json.loads(ln)["loss"] for ln in (folder / "metrics.jsonl").read_text().splitlines()]
+
+    ddp, single = losses(tmp_path / "ddp"), losses(tmp_path / "single")
+    assert len(ddp) == len(single) == 2
+    assert ddp == pytest.approx(single, rel=1e-5, abs=1e-5)
+    run = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert run["world_size"] == 2

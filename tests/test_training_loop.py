@@ -1,0 +1,117 @@
+"""The training loop: exact resume, non-finite guard, logit-scale clamp, metrics, config checks."""
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+from vlm_course.models.clip import CLIP, CLIPConfig
+from vlm_course.models.text_encoder import TextConfig
+from vlm_course.models.vit import ViTConfig
+from vlm_course.objectives.contrastive import clip_loss
+from vlm_course.training.checkpoint import CheckpointError
+from vlm_course.training.loop import TrainConfig, clamp_logit_scale, evaluate, train
+from vlm_course.world import ShapeWorld, WorldConfig
+
+
+def model_config() -> CLIPConfig:
+    return CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=1,
+                                              heads=2),
+                                TextConfig(width=16, layers=1, heads=2, context_length=24))
+
+
+@pytest.fixture(scope="module")
+def world():
+    return ShapeWorld(WorldConfig.tiny())
+
+
+def fresh(seed=0):
+    torch.manual_seed(seed)
+    return CLIP(model_config())
+
+
+CFG = TrainConfig(steps=6, batch_size=8, lr=3e-3, warmup_steps=2, checkpoint_every=2)
+
+
+def test_resume_continues_exactly(tmp_path, world):
+    full = fresh()
+    hist_full = train(full, world, CFG, tmp_path / "full")
+
+    part = fresh()
+    first = train(part, world, CFG, tmp_path / "part", stop_after=3)   # "interrupted" after 3
+    assert [r["step"] for r in first] == [0, 1, 2]
+    resumed = fresh(seed=99)              # a different init: everything must come from the file
+    rest = train(resumed, world, CFG, tmp_path / "part", resume=True)
+    assert [r["step"] for r in rest] == [3, 4, 5]
+    losses = [r["loss"] for r in first + rest]
+    assert losses == [r["loss"] for r in hist_full]               # bit-equal losses
+    for (n, p), (_, q) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=n)
+    lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["step"] for ln in lines] == list(range(6))
+
+
+def test_resume_refuses_other_configs(tmp_path, world):
+    train(fresh(), world, dataclasses.replace(CFG, steps=2), tmp_path)
+    with pytest.raises(CheckpointError, match="training config"):
+        train(fresh(), world, dataclasses.replace(CFG, steps=2, lr=1e-2), tmp_path, resume=True)
+    other = CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=2,
+                                               heads=2),
+                                 TextConfig(width=16, layers=1, heads=2, context_length=24))
+    with pytest.raises(CheckpointError, match="model config"):
+        train(CLIP(other), world, dataclasses.replace(CFG, steps=2), tmp_path, resume=True)
+    with pytest.raises(ValueError, match="out_dir"):
+        train(fresh(), world, CFG, None, resume=True)
+
+
+def test_non_finite_guard_skips_then_gives_up(world):
+    model = fresh()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = {"n": 0}
+
+    def once_nan(img, txt, scale):
+        calls["n"] += 1
+        loss = clip_loss(img, txt, scale)
+        return loss * float("nan") if calls["n"] == 1 else loss
+
+    hist = train(model, world, dataclasses.replace(CFG, steps=2), None, loss_fn=once_nan)
+    assert [r["skipped"] for r in hist] == [1, 1] and math.isnan(hist[0]["loss"])
+
+    model = fresh()
+    with pytest.raises(FloatingPointError, match="3 steps in a row"):
+        train(model, world, dataclasses.replace(CFG, max_bad_steps=3), None,
+              loss_fn=lambda a, b, s: clip_loss(a, b, s) * float("inf"))
+    for k, v in model.state_dict().items():      # nothing was updated
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+
+def test_logit_scale_clamped_after_each_step_and_evaluate(world):
+    model = fresh()
+    with torch.no_grad():
+        model.logit_scale.fill_(10.0)
+    clamp_logit_scale(model)
+    assert float(model.logit_scale.detach()) == pytest.approx(math.log(100))
+    hist = train(model, world, dataclasses.replace(CFG, steps=2, lr=1.0), None)
+    assert all(r["logit_scale"] <= 100 + 1e-4 for r in hist)
+    out = evaluate(model, world, n=20, batch_size=8)
+    assert math.isfinite(out["loss"]) and 0 <= out["i2t_top1"] <= 1
+
+
+def test_training_lowers_the_loss(world):
+    model = fresh()
+    cfg = TrainConfig(steps=40, batch_size=16, lr=3e-3, warmup_steps=5)
+    before = evaluate(model, world, n=64, batch_size=16)["loss"]
+    train(model, world, cfg, None)
+    after = evaluate(model, world, n=64, batch_size=16)["loss"]
+    assert after < before - 0.1, (before, after)
+
+
+def test_train_config_errors():
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=1)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0.0)
