@@ -170,3 +170,20 @@ def test_class_names_and_prompts(world):
         world.class_names("texture")
     with pytest.raises(ValueError, match="template"):
         world.prompts("shape", "a photo")
+
+
+def test_compose_a_scene_by_attributes(world):
+    objs = [{"shape": "star", "colour": "red", "size": "large", "position": "centre"},
+            {"shape": "circle", "colour": "blue", "size": "small", "position": "top left"}]
+    scene = world.compose(objs)
+    assert scene.images.shape == (1, 3, 64, 64) and len(scene.captions[0]) >= 5
+    assert [o["shape"] for o in scene.objects[0]] == ["star", "circle"]
+    assert scene.labels["position"].tolist() == [4] and scene.labels["count"].tolist() == [2]
+    centre = scene.images[0, :, 32, 32]
+    torch.testing.assert_close(centre, torch.tensor(COLOUR_LIBRARY["red"]))
+    assert int(scene.instance_masks[0, 32, 32]) == 1 and int(scene.instance_masks[0, 10, 10]) == 2
+    assert any("left of" in c or "above" in c for c in scene.captions[0])
+    with pytest.raises(ValueError, match="shape"):
+        world.compose([{"shape": "blob", "colour": "red", "size": "large", "position": "centre"}])
+    with pytest.raises(ValueError, match="distinct positions"):
+        world.compose([objs[0], objs[0]])

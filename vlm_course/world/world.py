@@ -18,12 +18,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .captions import make_captions
 from .config import WorldConfig
 from .render import render
-from .sampling import CAPTION_SALT, SceneSpec, check_indices, sample_scenes, scene_keys
+from .sampling import (
+    CAPTION_SALT,
+    SUBPIXEL,
+    SceneSpec,
+    check_indices,
+    sample_scenes,
+    scene_keys,
+)
 from .splits import CLOSED_SPLITS, SPLITS
 
 Tensor = torch.Tensor
@@ -119,6 +127,52 @@ class ShapeWorld:
             [out.boxes[b, : int(spec.n_objects[b])].clone() for b in range(len(idx))],
             objects=objects, caption_noise=noise, split=split, indices=idx.tolist(),
             textured=torch.from_numpy(spec.textured.copy()),
+        )
+
+    def compose(self, objects: Sequence[dict], textured: bool = False, seed: int = 0) -> SceneBatch:
+        """One hand-made scene: ``objects`` are dicts with "shape", "colour", "size" and
+        "position" names (e.g. ``{"shape": "star", "colour": "red", "size": "large",
+        "position": "centre"}``), each in its own grid cell, centred in it. Returns a SceneBatch
+        of B = 1 (split "custom"); ``seed`` picks the captions. For widgets and unit checks.
+        """
+        c = self.cfg
+        if not 1 <= len(objects) <= len(c.positions):
+            raise ValueError(f"objects: expected 1..{len(c.positions)} object dicts, got {len(objects)}")
+        ids = {"shape": c.shapes, "colour": c.colours, "size": c.sizes, "position": c.positions}
+        rows = []
+        for k, obj in enumerate(objects):
+            row = []
+            for key, names in ids.items():
+                if obj.get(key) not in names:
+                    raise ValueError(f"objects[{k}][{key!r}]: expected one of {names}, "
+                                     f"got {obj.get(key)!r}")
+                row.append(names.index(obj[key]))
+            rows.append(row)
+        arr = np.array(rows, dtype=np.int64)[None]  # (1, M, 4): shape, colour, size, cell
+        cells = arr[0, :, 3]
+        if len(set(cells.tolist())) != len(cells):
+            raise ValueError(f"objects: expected distinct positions, got {[o['position'] for o in objects]}")
+        side = c.canvas / 3.0
+        cx = ((cells % 3 + 0.5) * side * SUBPIXEL).round() / SUBPIXEL
+        cy = ((cells // 3 + 0.5) * side * SUBPIXEL).round() / SUBPIXEL
+        comp = arr[0, :, 1] * len(c.shapes) + arr[0, :, 0]
+        spec = SceneSpec(
+            split="custom", indices=np.zeros(1, dtype=np.int64), keys=np.zeros(1, dtype=np.uint64),
+            n_objects=np.array([len(objects)]), shape=arr[..., 0], colour=arr[..., 1],
+            size=arr[..., 2], cell=arr[..., 3], cx=cx[None].astype(np.float32),
+            cy=cy[None].astype(np.float32),
+            radius=(np.asarray(c.size_scale)[arr[..., 2]] * side).astype(np.float32),
+            textured=np.array([bool(textured)]), texture=np.full((1, 6), 0.37),
+            held=np.isin(comp, c.heldout_ids)[None],
+        )
+        out = render(c, spec, with_masks=True)
+        objs = self._objects(spec, out.boxes)
+        caps, noise = make_captions(objs[0], bool(textured), c, random.Random(seed), False)
+        return SceneBatch(
+            images=out.images, captions=[caps], labels=self._labels(spec),
+            instance_masks=out.instance_masks, semantic_masks=out.semantic_masks,
+            boxes=[out.boxes[0, : len(objects)].clone()], objects=objs, caption_noise=[noise],
+            split="custom", indices=[0], textured=torch.tensor([bool(textured)]),
         )
 
     def _labels(self, spec: SceneSpec) -> dict[str, Tensor]:
