@@ -113,3 +113,43 @@ def test_zeroshot_with_lookup_model_and_errors():
     assert r["t2i_R@1"] == 1.0 and r["i2t_R@1"] == 1.0
     with pytest.raises(ValueError):
         evaluate_retrieval(model, images, [["red"], []])
+
+
+def test_shared_sentences_count_for_every_image():
+    img = torch.eye(3)
+    txt = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    owner = torch.tensor([[True, True, False], [False, False, True]])
+    r = recall_at_k(img, txt, owner, ks=(1,))
+    assert r["t2i_R@1"] == 1.0 and r["i2t_R@1"] == 1.0
+    with pytest.raises(ValueError, match="at least one"):
+        recall_at_k(img, txt, torch.zeros(2, 3, dtype=torch.bool), ks=(1,))
+    with pytest.raises(ValueError, match=r"\(M, N\)"):
+        recall_at_k(img, txt, torch.ones(2, 2, dtype=torch.bool), ks=(1,))
+
+
+def test_shapeworld_prompts_and_evaluation_protocol():
+    from vlm_course.evaluation.zeroshot import evaluate_shapeworld, shapeworld_prompts
+    from vlm_course.models.clip import CLIP, CLIPConfig
+    from vlm_course.models.text_encoder import TextConfig
+    from vlm_course.models.vit import ViTConfig
+    from vlm_course.world import WorldConfig
+
+    cfg = WorldConfig.tiny()
+    names, templates = shapeworld_prompts(cfg, "shape")
+    assert names == list(cfg.shapes) and len(templates) == len(cfg.sizes) * len(cfg.colours)
+    names, templates = shapeworld_prompts(cfg, "colour+shape")
+    assert len(names) == len(cfg.shapes) * len(cfg.colours) and names[0] == "red circle"
+    with pytest.raises(ValueError, match="task"):
+        shapeworld_prompts(cfg, "size")
+    torch.manual_seed(0)
+    model = CLIP(CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16,
+                                                    layers=1, heads=2),
+                                      TextConfig(width=16, layers=1, heads=2, context_length=24)))
+    out = evaluate_shapeworld(model, cfg, n=40, batch_size=16)
+    assert out["n_all"] == 40 and out["n_seen"] + out["n_heldout"] == 40 and out["n_heldout"] > 0
+    for task in ("shape", "colour", "colour+shape"):
+        assert 0.0 <= out[f"all_{task}"] <= 1.0
+        mixed = (out[f"seen_{task}"] * out["n_seen"] + out[f"heldout_{task}"] * out["n_heldout"])
+        assert out[f"all_{task}"] == pytest.approx(mixed / 40)
+    with pytest.raises(ValueError, match="n must"):
+        evaluate_shapeworld(model, cfg, n=0)

@@ -76,3 +76,71 @@ def load(name: str, device: str | None = None, root: str | os.PathLike | None = 
     load_model_state(model, load_file(str(path)), source=str(path))
     model.to(get_device(device)).eval()
     return model
+
+
+def ship(run_dir: str | os.PathLike, name: str, *, command: str, root: str | os.PathLike | None = None,
+         eval_scenes: int = 2000, retrieval_scenes: int = 1000, description: str = "") -> dict:
+    """Turn the newest checkpoint of a ``vlm_course.pretrain`` run into a shipped checkpoint + card.
+
+    Writes ``<root>/<name>.safetensors`` (model weights only) and ``<root>/<name>.json``; the card's
+    evaluation numbers are measured here by :mod:`vlm_course.evaluation`: zero-shot accuracy on
+    single-object *test* scenes ``0 .. eval_scenes - 1`` (all / seen / held-out compositions) and
+    retrieval R@1/R@5 on test scenes ``0 .. retrieval_scenes - 1`` of the training world.
+    Returns the card.
+    """
+    import datetime
+    import platform
+
+    import torch
+
+    from vlm_course.evaluation.retrieval import evaluate_retrieval
+    from vlm_course.evaluation.zeroshot import evaluate_shapeworld
+    from vlm_course.models.clip import CLIP, CLIPConfig
+    from vlm_course.training.checkpoint import atomic_save_safetensors, load_checkpoint
+    from vlm_course.world import ShapeWorld, WorldConfig
+
+    run = Path(run_dir)
+    info = json.loads((run / "run.json").read_text())
+    model = CLIP(CLIPConfig.from_dict(info["model_config"]))
+    pointer = load_checkpoint(run, model, model_config=info["model_config"], restore_rng=False)
+    model.eval()
+    world_cfg = WorldConfig(**{k: (tuple(map(tuple, v)) if k == "heldout" else
+                                   tuple(v) if isinstance(v, list) else v)
+                               for k, v in info["world_config"].items()})
+    records = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln]
+    folder = checkpoint_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = atomic_save_safetensors(model.state_dict(), folder / f"{name}.safetensors")
+    with torch.no_grad():
+        zeroshot = evaluate_shapeworld(model, world_cfg, n=eval_scenes, split="test", start=0)
+        batch = ShapeWorld(world_cfg).batch("test", range(retrieval_scenes), masks=False)
+        retrieval = evaluate_retrieval(model, batch.images, batch.captions, ks=(1, 5))
+    last = records[-50:]
+    card_ = {
+        "name": name, "description": description, "command": command,
+        "seed": info["train_config"]["seed"], "steps": pointer["step"],
+        "batch_size": info["train_config"]["batch_size"],
+        "wall_time_s": round(sum(r["seconds"] for r in records), 1),
+        "wall_time_note": "sum of per-step times (data + step) from metrics.jsonl",
+        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                     "device": info.get("device"), "torch": torch.__version__},
+        "final_loss": records[-1]["loss"],
+        "final_loss_mean_last_50": sum(r["loss"] for r in last) / len(last),
+        "final_logit_scale": records[-1]["logit_scale"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "sha256": digest, "created_utc": datetime.datetime.now(datetime.UTC).isoformat(),
+        "model_config": info["model_config"], "world_config": info["world_config"],
+        "train_config": info["train_config"],
+        "evaluation": {
+            "zeroshot": zeroshot, "retrieval": retrieval,
+            "protocol": (f"zero-shot: vlm_course.evaluation.zeroshot.evaluate_shapeworld on "
+                         f"single-object test scenes 0..{eval_scenes - 1} of the world above "
+                         "(prompt ensembles of shapeworld_prompts; heldout_* = scenes whose "
+                         "colour-shape pair never occurs in training); retrieval: "
+                         "vlm_course.evaluation.retrieval.evaluate_retrieval on test scenes "
+                         f"0..{retrieval_scenes - 1} with all their captions."),
+        },
+    }
+    (folder / f"{name}.json").write_text(json.dumps(card_, indent=2) + "\n")
+    return card_

@@ -89,3 +89,63 @@ def zeroshot_predict(model, images: torch.Tensor, classnames: Sequence[str],
     """(N,) long predicted class index for each image: the one-call zero-shot classifier."""
     classifier = build_classifier(model, classnames, templates)
     return zeroshot_logits(encode_images(model, images), classifier).argmax(dim=1)
+
+
+# ----------------------------------------------------------------------------- ShapeWorld
+def shapeworld_prompts(world_cfg, task: str) -> tuple[list[str], list[str]]:
+    """Class names and prompt templates for a ShapeWorld zero-shot task.
+
+    ``task``: ``"shape"`` (K = #shapes; the ensemble runs over "a {size} {colour} {}" for every
+    size and colour, so no colour is favoured), ``"colour"`` (over "a {size} {} {shape}"), or
+    ``"colour+shape"`` (K = #colours × #shapes, class "red circle", templates "a small {}",
+    "a large {}", "a photo of a small {}", "a photo of a large {}").  Class ids follow
+    ``world_cfg.shapes`` / ``world_cfg.colours`` / ``world_cfg.compositions``.
+    """
+    sizes = world_cfg.sizes
+    if task == "shape":
+        return list(world_cfg.shapes), [f"a {s} {c} {{}}" for s in sizes for c in world_cfg.colours]
+    if task == "colour":
+        return list(world_cfg.colours), [f"a {s} {{}} {h}" for s in sizes for h in world_cfg.shapes]
+    if task == "colour+shape":
+        names = [f"{c} {s}" for c, s in world_cfg.compositions]
+        return names, [f"{p}a {s} {{}}" for p in ("", "a photo of ") for s in sizes]
+    raise ValueError(f"task must be 'shape', 'colour' or 'colour+shape', got {task!r}")
+
+
+@torch.no_grad()
+def evaluate_shapeworld(model, world_cfg, n: int = 1000, *, split: str = "test", start: int = 0,
+                        batch_size: int = 250) -> dict[str, float | int]:
+    """Zero-shot accuracy on ``n`` single-object ShapeWorld scenes ``start .. start + n - 1``.
+
+    The scenes come from ``world_cfg`` with exactly one object (so "the" shape and colour of an
+    image are well defined); in the test split about ``world_cfg.test_heldout_fraction`` of them
+    show a held-out colour–shape pair never seen in training.  Returns accuracies in [0, 1] for
+    ``shape``, ``colour`` and ``colour+shape`` on all scenes (``all_*``), on the seen compositions
+    (``seen_*``) and on the held-out ones (``heldout_*``), plus the counts ``n_all``, ``n_seen``,
+    ``n_heldout``.
+    """
+    from vlm_course.world import ShapeWorld
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    cfg = world_cfg.replace(min_objects=1, max_objects=1)
+    world = ShapeWorld(cfg)
+    images, labels = [], {"shape": [], "colour": []}
+    for first in range(start, start + n, batch_size):
+        batch = world.batch(split, range(first, min(first + batch_size, start + n)))
+        images.append(encode_images(model, batch.images))
+        for key in labels:
+            labels[key].append(batch.labels[key])
+    emb = torch.cat(images)                                     # (n, D)
+    shape, colour = torch.cat(labels["shape"]), torch.cat(labels["colour"])
+    truth = {"shape": shape, "colour": colour, "colour+shape": colour * len(cfg.shapes) + shape}
+    heldout = torch.isin(truth["colour+shape"], torch.tensor(cfg.heldout_ids))
+    out: dict[str, float | int] = {"n_all": n, "n_heldout": int(heldout.sum()),
+                                   "n_seen": int((~heldout).sum())}
+    for task, y in truth.items():
+        pred = zeroshot_logits(emb, build_classifier(model, *shapeworld_prompts(cfg, task)))
+        correct = (pred.argmax(dim=1) == y).float()
+        out[f"all_{task}"] = float(correct.mean())
+        for name, subset in (("seen", ~heldout), ("heldout", heldout)):
+            out[f"{name}_{task}"] = float(correct[subset].mean()) if subset.any() else float("nan")
+    return out
