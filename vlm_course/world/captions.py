@@ -125,30 +125,34 @@ def make_captions(objects: list[dict], textured: bool, cfg: WorldConfig, rng: ra
     """
     groups = _candidates(objects, textured, rng)
     chosen: list[list[Word]] = []
-    seen: set[str] = set()
+    texts: list[str] = []
 
     def take(words: list[Word]) -> None:
         text = render_words(words)
-        if text not in seen:
-            seen.add(text)
+        if text not in texts:
+            texts.append(text)
             chosen.append(words)
 
     for group in groups:
         if group:
             take(group[rng.randrange(len(group))])
-    rest = [c for g in groups for c in g]
-    rng.shuffle(rest)
-    for words in rest:
-        if len(chosen) >= cfg.n_captions:
-            break
-        take(words)
+    if len(chosen) < cfg.n_captions:
+        rest = [c for g in groups for c in g]
+        rng.shuffle(rest)
+        for words in rest:
+            if len(chosen) >= cfg.n_captions:
+                break
+            take(words)
+    del chosen[cfg.n_captions:], texts[cfg.n_captions:]
     noise: list[dict] = []
     for i, words in enumerate(chosen):
         if rng.random() < cfg.caption_noise:
+            words = list(words)  # candidates may share word lists; corrupt a copy
             record = _corrupt(words, objects, cfg, rng, closed)
             if record is not None:
                 noise.append({"caption": i, **record})
-    return [render_words(w) for w in chosen], noise
+                texts[i] = render_words(words)
+    return texts, noise
 
 
 def _corrupt(words: list[Word], objects: list[dict], cfg: WorldConfig, rng: random.Random,
