@@ -1,0 +1,78 @@
+"""The shipped checkpoint: registry, sha256 verification, and its card's numbers re-measured."""
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+from vlm_course import pretrained
+from vlm_course.evaluation.zeroshot import evaluate_shapeworld
+from vlm_course.world import WorldConfig
+
+NAME = "clip_tiny_shapeworld"
+
+
+def world_from_card(card: dict) -> WorldConfig:
+    cfg = dict(card["world_config"])
+    cfg["heldout"] = tuple(tuple(p) for p in cfg["heldout"])
+    return WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+
+
+def test_registry_lists_and_describes_the_shipped_model():
+    assert NAME in pretrained.available()
+    card = pretrained.card(NAME)
+    for key in ("command", "seed", "steps", "wall_time_s", "hardware", "final_loss", "sha256",
+                "evaluation", "model_config", "world_config"):
+        assert key in card, key
+    with pytest.raises(KeyError, match="available"):
+        pretrained.card("no_such_model")
+
+
+def test_load_and_re_measure_zero_shot_on_a_fresh_sample():
+    """Fresh test scenes (never used for the card) agree with the card within 4 sigma."""
+    card = pretrained.card(NAME)
+    model = pretrained.load(NAME, device="cpu")
+    assert not model.training
+    n = 600
+    fresh = evaluate_shapeworld(model, world_from_card(card), n=n, split="test", start=500_000)
+    shipped = card["evaluation"]["zeroshot"]
+    for key in ("all_shape", "all_colour", "all_colour+shape", "heldout_colour+shape"):
+        n_fresh = fresh["n_heldout"] if key.startswith("heldout") else fresh["n_all"]
+        n_card = shipped["n_heldout"] if key.startswith("heldout") else shipped["n_all"]
+        p = (fresh[key] * n_fresh + shipped[key] * n_card) / (n_fresh + n_card)
+        p = min(max(p, 1 / n_fresh), 1 - 1 / n_fresh)      # never a zero-width bound
+        sigma = math.sqrt(p * (1 - p) * (1 / n_fresh + 1 / n_card))
+        assert abs(fresh[key] - shipped[key]) <= 4 * sigma, (key, fresh[key], shipped[key], sigma)
+
+
+def test_sha256_mismatch_is_refused(tmp_path):
+    src = pretrained.checkpoint_dir()
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(src / f"{NAME}{suffix}", tmp_path / f"{NAME}{suffix}")
+    model = pretrained.load(NAME, device="cpu", root=tmp_path)     # an intact copy loads
+    assert model.encode_text(model.tokenize(["a red circle"])).shape == (1, model.embed_dim)
+    weights = tmp_path / f"{NAME}.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(pretrained.ChecksumError, match="sha256"):
+        pretrained.load(NAME, root=tmp_path)
+
+
+def test_ship_writes_weights_and_card(tmp_path):
+    """``ship`` turns a (tiny) run folder into a loadable checkpoint whose card matches it."""
+    from vlm_course.pretrain import main
+
+    run = tmp_path / "run"
+    assert main(["--out", str(run), "--steps", "2", "--batch-size", "8"]) == 0
+    card = pretrained.ship(run, "unit", command="test", root=tmp_path / "ckpts", eval_scenes=40,
+                           retrieval_scenes=20)
+    assert card["steps"] == 2 and pretrained.available(tmp_path / "ckpts") == ["unit"]
+    stored = json.loads((tmp_path / "ckpts" / "unit.json").read_text())
+    assert stored["sha256"] == card["sha256"]
+    model = pretrained.load("unit", device="cpu", root=tmp_path / "ckpts")
+    assert torch.isfinite(model.logit_scale)
+    for key, value in card["evaluation"]["zeroshot"].items():
+        assert key.startswith("n_") or math.isnan(value) or 0.0 <= value <= 1.0
