@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -76,8 +77,11 @@ def test_existing_checkpoint_mismatch_and_corruption(tmp_path, capsys):
 def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
     """DDP + the gathered loss on 2 CPU ranks = one process on the whole batch."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    with socket.socket() as probe:                  # a free port, so parallel runs don't clash
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29517", "-m", "vlm_course.pretrain", "--out", str(tmp_path / "ddp"),
+           "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "vlm_course.pretrain", "--out", str(tmp_path / "ddp"),
            "--device", "cpu", *FAST]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -13,8 +13,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-import torch
-
 
 def scene_indices(step: int, batch_size: int, rank: int = 0, world_size: int = 1) -> range:
     """Scene indices of ``rank``'s share of the global batch of ``step`` (a ``range``)."""
@@ -51,10 +49,3 @@ def clip_batch(world, tokenize: Callable, step: int, batch_size: int, *, seed: i
     return clip_batch_at(world, tokenize, scene_indices(step, batch_size, rank, world_size),
                          seed=seed, split=split)
 
-
-def as_tensor_images(images) -> torch.Tensor:
-    """Check a batch of images is a (B, 3, H, W) float tensor and return it."""
-    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
-        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
-        raise ValueError(f"images must be a (B, 3, H, W) float tensor, got {shape}")
-    return images

@@ -98,14 +98,14 @@ def train_step(model, images: torch.Tensor, tokens, optimizer: torch.optim.Optim
         image_emb, text_emb, logit_scale = model(images, tokens)
         loss = loss_fn(image_emb.float(), text_emb.float(), logit_scale.float())
     if not _all_ranks_true(torch.isfinite(loss.detach())):   # every rank must skip together
-        return {"loss": float(loss), "grad_norm": float("nan"), "finite": False}
+        return {"loss": float(loss.detach()), "grad_norm": float("nan"), "finite": False}
     loss.backward()
     params = [p for p in model.parameters() if p.grad is not None]
     max_norm = grad_clip if grad_clip > 0 else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
     if not _all_ranks_true(torch.isfinite(grad_norm)):
         optimizer.zero_grad(set_to_none=True)
-        return {"loss": float(loss), "grad_norm": float(grad_norm), "finite": False}
+        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "finite": False}
     optimizer.step()
     return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "finite": True}
 
@@ -206,8 +206,8 @@ def train(model, world, config: TrainConfig, out_dir: str | Path | None = None, 
 
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     history, bad_in_a_row, skipped = [], 0, skipped_before
-    bar = progress(range(start, end), desc=desc, initial=start, total=config.steps,
-                   disable=None if rank == 0 else True)
+    quiet = {} if rank == 0 else {"disable": True}          # one bar, on rank 0
+    bar = progress(range(start, end), desc=desc, initial=start, total=config.steps, **quiet)
     for step in bar:
         tic = time.perf_counter()
         images, tokens = clip_batch(world, bare.tokenize, step, config.batch_size, seed=config.seed,
