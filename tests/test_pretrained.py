@@ -35,6 +35,7 @@ def test_load_and_re_measure_zero_shot_on_a_fresh_sample():
     card = pretrained.card(NAME)
     model = pretrained.load(NAME, device="cpu")
     assert not model.training
+    assert model.tokenizer.to_dict() == card["tokenizer"]        # the card's own vocabulary
     n = 600
     fresh = evaluate_shapeworld(model, world_from_card(card), n=n, split="test", start=500_000)
     shipped = card["evaluation"]["zeroshot"]

@@ -5,7 +5,8 @@ later chapters (zero-shot, transfer, distillation, benchmarks) load it with ``lo
 of training.  Each checkpoint is two files:
 
 * ``<name>.safetensors`` — the model weights (no pickle anywhere);
-* ``<name>.json`` — its card: ``model_config``, ``world_config``, the exact command, seed, steps,
+* ``<name>.json`` — its card: ``model_config``, ``world_config``, the tokenizer's vocabulary
+  (so later vocabulary changes cannot break it), the exact command, seed, steps,
   wall time, hardware, final loss, the weights' ``sha256`` and evaluation numbers measured by
   :mod:`vlm_course.evaluation`.
 
@@ -63,6 +64,7 @@ def load(name: str, device: str | None = None, root: str | os.PathLike | None = 
 
     from vlm_course.models.clip import CLIP, CLIPConfig
     from vlm_course.settings import get_device
+    from vlm_course.text import Tokenizer
     from vlm_course.training.checkpoint import load_model_state, sha256_of
 
     info = card(name, root)
@@ -72,7 +74,8 @@ def load(name: str, device: str | None = None, root: str | os.PathLike | None = 
         raise ChecksumError(f"{str(path)!r} does not match its card: sha256 is {digest}, the card "
                             f"records {info.get('sha256')}; the file is corrupted or was replaced "
                             f"(restore it with: git checkout -- {path.name})")
-    model = CLIP(CLIPConfig.from_dict(info["model_config"]))
+    tokenizer = Tokenizer.from_dict(info["tokenizer"]) if "tokenizer" in info else None
+    model = CLIP(CLIPConfig.from_dict(info["model_config"]), tokenizer=tokenizer)
     load_model_state(model, load_file(str(path)), source=str(path))
     model.to(get_device(device)).eval()
     return model
@@ -131,6 +134,7 @@ def ship(run_dir: str | os.PathLike, name: str, *, command: str, root: str | os.
         "final_loss_mean_last_50": sum(r["loss"] for r in last) / len(last),
         "final_logit_scale": records[-1]["logit_scale"],
         "parameters": sum(p.numel() for p in model.parameters()),
+        "tokenizer": model.tokenizer.to_dict(),
         "sha256": digest, "created_utc": datetime.datetime.now(datetime.UTC).isoformat(),
         "model_config": info["model_config"], "world_config": info["world_config"],
         "train_config": info["train_config"],

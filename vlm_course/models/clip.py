@@ -126,7 +126,9 @@ PRESETS = {"tiny": CLIPConfig.tiny, "tiny_resnet": CLIPConfig.tiny_resnet,
 class CLIP(nn.Module):
     """Two-tower CLIP (see the module docstring).  ``CLIP(CLIPConfig.tiny())``."""
 
-    def __init__(self, config: CLIPConfig):
+    def __init__(self, config: CLIPConfig, tokenizer=None):
+        """``tokenizer``: a :class:`vlm_course.text.Tokenizer` to use instead of the one built from
+        ``config.shapes`` / ``config.colours`` (a shipped checkpoint stores its own vocabulary)."""
         super().__init__()
         if not isinstance(config, CLIPConfig):
             raise TypeError(f"config must be a CLIPConfig, got {type(config).__name__}")
@@ -137,7 +139,7 @@ class CLIP(nn.Module):
             raise ValueError(f"vision.output_dim ({c.vision.output_dim}) and text.output_dim "
                              f"({c.text.output_dim}) must equal embed_dim ({c.embed_dim})")
         self.config = c
-        self.tokenizer = _tokenizer(c.shapes, c.colours)
+        self.tokenizer = tokenizer if tokenizer is not None else _tokenizer(c.shapes, c.colours)
         if self.tokenizer.vocab_size != c.text.vocab_size:
             raise ValueError(f"config.text.vocab_size must be the tokenizer's "
                              f"{self.tokenizer.vocab_size}, got {c.text.vocab_size}")
