@@ -2,10 +2,11 @@
 
 Image towers map ``(B, C, H, W)`` images to ``(B, output_dim)``; the text tower maps token ids
 ``(B, L)`` (+ ``attention_mask``) to ``(B, output_dim)`` pooled at ``[EOS]``.  Each model takes a
-small config dataclass with a ``tiny()`` preset.
+small config dataclass with a ``tiny()`` preset.  ``CLIP`` (chapter 04) composes the two towers.
 """
 
 from .attention import MultiHeadAttention, attention, attention_explicit
+from .clip import CLIP, CLIPConfig
 from .pooling import AttentionPool2d, GlobalAvgPool
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
 from .text_encoder import TextConfig, TextEncoder, causal_mask
@@ -33,4 +34,6 @@ __all__ = [
     "causal_mask",
     "TextConfig",
     "TextEncoder",
+    "CLIPConfig",
+    "CLIP",
 ]
