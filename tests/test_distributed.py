@@ -134,3 +134,26 @@ def test_errors_name_the_argument():
         gather_features(torch.randn(2, 3, 4), name="feats")
     with pytest.raises(ValueError, match="logit_scale"):
         distributed_clip_loss(img, img, torch.ones(2))
+
+
+def _loss_mean_worker(rank: int, world: int, init_file: str) -> None:
+    import datetime
+
+    from vlm_course.training.loop import _mean_over_ranks
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world, timeout=datetime.timedelta(seconds=20))
+    try:
+        # one rank's loss is not finite: every rank must still take part in the reduction,
+        # so the logged loss is NaN everywhere and the ranks' collectives stay paired.
+        value = float("nan") if rank == 1 else 2.0
+        mean = _mean_over_ranks(value, torch.device("cpu"), world)
+        assert math.isnan(mean), (rank, mean)
+        assert _mean_over_ranks(1.0 + rank, torch.device("cpu"), world) == pytest.approx(1.5)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
+def test_logged_loss_mean_stays_collective_when_one_rank_is_not_finite(tmp_path):
+    mp.spawn(_loss_mean_worker, args=(2, str(tmp_path / "rendezvous")), nprocs=2, join=True)

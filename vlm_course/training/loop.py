@@ -145,7 +145,9 @@ def _all_ranks_true(flag: torch.Tensor) -> bool:
 
 
 def _mean_over_ranks(value: float, device: torch.device, world_size: int) -> float:
-    if world_size == 1 or not math.isfinite(value):
+    """Mean of ``value`` over the ranks.  Every rank must call the all-reduce, even with a
+    non-finite value (which then propagates), or the ranks' collectives fall out of step."""
+    if world_size == 1:
         return value
     t = torch.tensor([value], dtype=torch.float64 if device.type == "cpu" else torch.float32,
                      device=device)
