@@ -99,7 +99,11 @@ def ship(run_dir: str | os.PathLike, name: str, *, command: str, root: str | os.
     from vlm_course.evaluation.retrieval import evaluate_retrieval
     from vlm_course.evaluation.zeroshot import evaluate_shapeworld
     from vlm_course.models.clip import CLIP, CLIPConfig
-    from vlm_course.training.checkpoint import atomic_save_safetensors, load_checkpoint
+    from vlm_course.training.checkpoint import (
+        atomic_save_json,
+        atomic_save_safetensors,
+        load_checkpoint,
+    )
     from vlm_course.world import ShapeWorld, WorldConfig
 
     run = Path(run_dir)
@@ -135,7 +139,7 @@ def ship(run_dir: str | os.PathLike, name: str, *, command: str, root: str | os.
         "final_logit_scale": records[-1]["logit_scale"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "tokenizer": model.tokenizer.to_dict(),
-        "sha256": digest, "created_utc": datetime.datetime.now(datetime.UTC).isoformat(),
+        "sha256": digest, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "model_config": info["model_config"], "world_config": info["world_config"],
         "train_config": info["train_config"],
         "evaluation": {
@@ -148,5 +152,5 @@ def ship(run_dir: str | os.PathLike, name: str, *, command: str, root: str | os.
                          f"0..{retrieval_scenes - 1} with all their captions."),
         },
     }
-    (folder / f"{name}.json").write_text(json.dumps(card_, indent=2) + "\n")
+    atomic_save_json(card_, folder / f"{name}.json", sort_keys=False)   # weights, then card
     return card_

@@ -62,9 +62,10 @@ def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.Pat
     return sha256_of(path)
 
 
-def atomic_save_json(obj: Any, path: str | os.PathLike) -> None:
+def atomic_save_json(obj: Any, path: str | os.PathLike, *, sort_keys: bool = True) -> None:
     """Write ``obj`` as indented JSON via a temporary file + ``os.replace``."""
-    _atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    text = json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n"
+    _atomic_write_bytes(Path(path), text.encode())
 
 
 def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, list]:
