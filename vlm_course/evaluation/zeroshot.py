@@ -10,7 +10,7 @@ prompt embedding, average them per class, L2-normalise the average.  The result 
 
 Works with any model implementing the course's VLM interface: ``encode_image(images) -> (B, D)``,
 ``encode_text(tokens) -> (B, D)``, ``tokenize(list[str])``.  The ShapeWorld evaluation used in the
-shipped model's card is in :mod:`vlm_course.evaluation.shapeworld`.
+shipped model's card is :func:`evaluate_shapeworld`, at the end of this module.
 """
 
 from __future__ import annotations
