@@ -33,6 +33,7 @@ import torch
 from .config import COLOUR_LIBRARY, WorldConfig
 from .sampling import SUBPIXEL, SceneSpec
 from .shapes import SDF
+from .shapes import coverage as pixel_coverage
 
 Tensor = torch.Tensor
 
@@ -84,7 +85,7 @@ def sprite_bank(cfg: WorldConfig) -> SpriteBank:
         for scale in cfg.size_scale:
             r = scale * cell
             d_px = SDF[name](x / r, y / r) * r  # (Q, Q, P, P) signed distance in pixels
-            cov = (0.5 - d_px).clamp(0.0, 1.0)
+            cov = pixel_coverage(d_px)  # one-pixel anti-aliasing ramp, shared with shapes.py
             # Nothing outside the shape's (r + 0.5)-box: keeps every object inside its cell even
             # where the max-of-half-planes distance underestimates the true one near a corner.
             cov = cov * ((x.abs() <= r + 0.5) & (y.abs() <= r + 0.5))
