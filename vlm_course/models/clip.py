@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlm_course.world.config import DEFAULT_COLOURS, DEFAULT_SHAPES  # ShapeWorld's vocabulary
+
 from .resnet import ResNet, ResNetConfig
 from .text_encoder import TextConfig, TextEncoder
 from .vit import VisionTransformer, ViTConfig
@@ -37,8 +39,6 @@ from .vit import VisionTransformer, ViTConfig
 __all__ = ["CLIPConfig", "CLIP", "PRESETS"]
 
 IMAGE_TOWERS = ("vit", "resnet")
-DEFAULT_SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "heart", "ring")
-DEFAULT_COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "white")
 
 
 def _tokenizer(shapes: tuple[str, ...], colours: tuple[str, ...]):
