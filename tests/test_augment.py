@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 
 from vlm_course.objectives.augment import (
     CAPTION_EFFECTS,
@@ -20,7 +21,7 @@ from vlm_course.objectives.augment import (
     two_views,
 )
 
-TF = pytest.importorskip("torchvision.transforms.functional")
+# torchvision is a runtime dependency, so its functional ops are imported, never skipped.
 
 
 def _images(B=4, H=12, W=10, seed=0):
