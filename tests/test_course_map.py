@@ -47,4 +47,5 @@ def test_markdown_table_marks_status(tmp_path):
     (tmp_path / "00_start_here.ipynb").write_text("{}")
     table = markdown_table(tmp_path).splitlines()
     assert len(table) == 2 + len(CHAPTERS)
-    assert table[2].endswith("| ready |") and table[3].endswith("| planned |")
+    assert table[2].startswith("| 00 | Start here | ready |")
+    assert table[3].startswith("| 01 | Paradigms of visual recognition | planned |")

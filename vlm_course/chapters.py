@@ -90,11 +90,9 @@ def available(chapter: Chapter, folder: Path | None = None) -> bool:
 
 
 def markdown_table(folder: Path | None = None) -> str:
-    """The course map as a Markdown table: chapter, survey section, live demo, status."""
-    rows = ["| # | chapter | survey section | live demo | package | status |",
-            "|---|---|---|---|---|---|"]
+    """The course map as a Markdown table: number, chapter, status, survey section, live demo."""
+    rows = ["| # | chapter | status | survey section | live demo |", "|---|---|---|---|---|"]
     for ch in CHAPTERS:
         status = "ready" if available(ch, folder) else "planned"
-        rows.append(f"| {ch.number} | {ch.title} | {ch.survey} | {ch.demo} | `{ch.modules}` "
-                    f"| {status} |")
+        rows.append(f"| {ch.number} | {ch.title} | {status} | {ch.survey} | {ch.demo} |")
     return "\n".join(rows)
