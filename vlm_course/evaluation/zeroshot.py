@@ -132,7 +132,7 @@ def evaluate_shapeworld(model, world_cfg, n: int = 1000, *, split: str = "test",
     world = ShapeWorld(cfg)
     images, labels = [], {"shape": [], "colour": []}
     for first in range(start, start + n, batch_size):
-        batch = world.batch(split, range(first, min(first + batch_size, start + n)))
+        batch = world.batch(split, range(first, min(first + batch_size, start + n)), masks=False)
         images.append(encode_images(model, batch.images))
         for key in labels:
             labels[key].append(batch.labels[key])
