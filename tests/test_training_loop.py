@@ -115,3 +115,13 @@ def test_train_config_errors():
         TrainConfig(batch_size=1)
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=0.0)
+
+
+def test_evaluate_and_train_argument_errors(world):
+    model = fresh()
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
+        evaluate(model, world, n=0)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        evaluate(model, world, n=4, batch_size=0)
+    with pytest.raises(ValueError, match="stop_after must be None or an int >= 1, got 0"):
+        train(model, world, CFG, None, stop_after=0)

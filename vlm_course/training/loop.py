@@ -118,6 +118,9 @@ def evaluate(model, world, *, split: str = "val", n: int = 256, batch_size: int 
     Scenes ``0 .. n-1`` of the split, in batches of ``batch_size`` (the batch size changes the
     number of negatives, so compare runs at the same value).  Returns ``{"loss", "i2t_top1"}``.
     """
+    for name, value in (("n", n), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     bare = unwrap(model)
     was_training = bare.training
     bare.eval()
@@ -178,6 +181,9 @@ def train(model, world, config: TrainConfig, out_dir: str | Path | None = None, 
     ``loss_fn`` that gathers features across ranks; only rank 0 writes files.
     Returns the per-step records of this call: ``step, loss, lr, logit_scale, grad_norm, skipped``.
     """
+    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int)
+                                   or stop_after < 1):
+        raise ValueError(f"stop_after must be None or an int >= 1, got {stop_after!r}")
     bare = unwrap(model)
     device = next(bare.parameters()).device
     optimizer = build_optimizer(model, config.lr, config.weight_decay)
