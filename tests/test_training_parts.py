@@ -130,4 +130,6 @@ def test_checkpoint_keeps_newest_and_errors(tmp_path):
         load_checkpoint(tmp_path, Toy())
     with pytest.raises(ValueError, match="step"):
         save_checkpoint(tmp_path, -1, model)
+    with pytest.raises(ValueError, match="keep must be an int >= 1"):
+        save_checkpoint(tmp_path, 4, model, keep=0)
     assert math.isfinite(float(model.logit_scale.detach()))

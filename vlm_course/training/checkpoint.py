@@ -102,6 +102,8 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     """
     if not isinstance(step, int) or step < 0:
         raise ValueError(f"step must be a non-negative int, got {step!r}")
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep must be an int >= 1 (tensor files to keep), got {keep!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -119,7 +121,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Modul
                "model_config": model_config, "optimizer_param_groups": groups, "extra": extra or {}}
     atomic_save_json(pointer, out / POINTER)
     old = sorted(out.glob("ckpt-*.safetensors"))
-    for path in old[:-keep] if keep > 0 else []:
+    for path in old[:-keep]:
         path.unlink(missing_ok=True)
     return out / name
 
