@@ -58,6 +58,8 @@ def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.Pat
     tmp = path.with_name(path.name + ".tmp")
     clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     save_file(clean, str(tmp), metadata=metadata)
+    with open(tmp, "rb") as handle:   # on disk before the pointer names it (as for the JSON)
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
     return sha256_of(path)
 
