@@ -132,6 +132,8 @@ def test_errors_name_the_argument():
         distributed_clip_loss(torch.randn(4), img, 1.0)
     with pytest.raises(ValueError, match="feats"):
         gather_features(torch.randn(2, 3, 4), name="feats")
+    with pytest.raises(TypeError, match="feats must be a torch.Tensor"):
+        gather_features([[1.0, 2.0]], name="feats")
     with pytest.raises(ValueError, match="logit_scale"):
         distributed_clip_loss(img, img, torch.ones(2))
 

@@ -92,9 +92,10 @@ def gather_features(x: Tensor, *, with_grad: bool = False, name: str = "x") -> T
     Returns:
         ``(W * B, D)`` in rank order; ``x`` itself when not distributed (``W = 1``).
     """
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a 2-D tensor (B, D), got {got}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, D), got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be a 2-D tensor (B, D), got shape {tuple(x.shape)}")
     rank, world = rank_and_world_size()
     if world == 1:
         return x
