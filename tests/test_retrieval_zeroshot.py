@@ -153,3 +153,31 @@ def test_shapeworld_prompts_and_evaluation_protocol():
         assert out[f"all_{task}"] == pytest.approx(mixed / 40)
     with pytest.raises(ValueError, match="n must"):
         evaluate_shapeworld(model, cfg, n=0)
+
+
+def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
+    """A BatchNorm image tower left in train mode must not change the numbers or its statistics."""
+    import copy
+
+    from vlm_course.evaluation.zeroshot import evaluate_shapeworld
+    from vlm_course.models.clip import CLIP, CLIPConfig
+    from vlm_course.models.resnet import ResNetConfig
+    from vlm_course.models.text_encoder import TextConfig
+    from vlm_course.world import ShapeWorld, WorldConfig
+
+    torch.manual_seed(0)
+    cfg = CLIPConfig.for_world(16, ResNetConfig.tiny(image_size=32, width=8, heads=2),
+                               TextConfig(width=16, layers=1, heads=2, context_length=24),
+                               image_tower="resnet")
+    model = CLIP(cfg).train()
+    frozen = copy.deepcopy(model).eval()
+    world = WorldConfig.tiny()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = evaluate_shapeworld(model, world, n=12, batch_size=5)
+    assert out == evaluate_shapeworld(frozen, world, n=12, batch_size=12)
+    batch = ShapeWorld(world).batch("test", range(6), masks=False)
+    assert evaluate_retrieval(model, batch.images, batch.captions, batch_size=4) == \
+        evaluate_retrieval(frozen, batch.images, batch.captions, batch_size=6)
+    assert model.training and not frozen.training
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .zeroshot import eval_mode
+
 
 def recall_at_k(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: torch.Tensor,
                 ks: Sequence[int] = (1, 5)) -> dict[str, float]:
@@ -98,8 +100,9 @@ def evaluate_retrieval(model, images: torch.Tensor, captions: Sequence[Sequence[
     for i, caps in enumerate(captions):
         for c in caps:
             owner[row[c], i] = True
-    img = torch.cat([model.encode_image(images[i:i + batch_size])
-                     for i in range(0, images.shape[0], batch_size)])
-    txt = torch.cat([model.encode_text(model.tokenize(flat[i:i + batch_size]))
-                     for i in range(0, len(flat), batch_size)])
+    with eval_mode(model):
+        img = torch.cat([model.encode_image(images[i:i + batch_size])
+                         for i in range(0, images.shape[0], batch_size)])
+        txt = torch.cat([model.encode_text(model.tokenize(flat[i:i + batch_size]))
+                         for i in range(0, len(flat), batch_size)])
     return recall_at_k(img.cpu(), txt.cpu(), owner, ks)

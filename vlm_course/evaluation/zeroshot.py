@@ -15,10 +15,28 @@ shipped model's card is :func:`evaluate_shapeworld`, at the end of this module.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Run ``model`` in eval mode (BatchNorm running statistics, no dropout), then restore its mode.
+
+    Evaluation must neither depend on how images are batched nor update a BatchNorm tower's
+    running statistics, whatever mode the caller left the model in.
+    """
+    was_training = bool(getattr(model, "training", False))
+    if callable(getattr(model, "eval", None)):
+        model.eval()
+    try:
+        yield model
+    finally:
+        if was_training and callable(getattr(model, "train", None)):
+            model.train(True)
 
 
 def _check_templates(templates: Sequence[str]) -> None:
@@ -53,7 +71,8 @@ def build_classifier(model, classnames: Sequence[str], templates: Sequence[str])
     if isinstance(classnames, str) or len(classnames) == 0:
         raise ValueError(f"classnames must be a non-empty list of strings, got {classnames!r}")
     prompts = [t.format(c) for c in classnames for t in templates]   # K*T, class-major
-    emb = model.encode_text(model.tokenize(prompts)).float().cpu()   # (K*T, D)
+    with eval_mode(model):
+        emb = model.encode_text(model.tokenize(prompts)).float().cpu()   # (K*T, D)
     return ensemble_embeddings(emb.view(len(classnames), len(templates), -1))
 
 
@@ -79,8 +98,9 @@ def encode_images(model, images: torch.Tensor, batch_size: int = 256) -> torch.T
     """(N, D) float CPU image embeddings of (N, 3, H, W) ``images``, encoded in chunks."""
     if images.ndim != 4:
         raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
-    return torch.cat([model.encode_image(images[i:i + batch_size]).float().cpu()
-                      for i in range(0, images.shape[0], batch_size)])
+    with eval_mode(model):
+        return torch.cat([model.encode_image(images[i:i + batch_size]).float().cpu()
+                          for i in range(0, images.shape[0], batch_size)])
 
 
 @torch.no_grad()
