@@ -6,8 +6,8 @@ Usage (from the repository root)::
 
 One run measures, on the same ShapeWorld batches:
 
-* training throughput (image-text pairs per second: forward + backward + AdamW step, fp32 on CPU,
-  bf16 autocast on CUDA) of ``vlm_course.models.clip.CLIP`` and of ``open_clip.CLIP`` built with
+* training throughput (image-text pairs per second: forward + backward + AdamW step, fp32, on the
+  CPU — the script does not move the models to a GPU) of ``vlm_course.models.clip.CLIP`` and of ``open_clip.CLIP`` built with
   the same image size, patch size, widths, depths, heads and context length; medians over
   ``--steps`` timed steps, the two models interleaved step by step so machine noise hits both;
 * the model FLOPs of one training step (``torch.utils.flop_counter``: matmuls, attention, convs,
@@ -38,7 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 FLOP/s of an n x n x n ``torch.mm`` on the default device (2 n^3 FLOPs each)."""
+    """Best fp32 FLOP/s of an n x n x n ``torch.mm`` on the CPU (2 n^3 FLOPs each)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
     best = float("inf")

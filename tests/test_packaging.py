@@ -31,6 +31,14 @@ def test_runtime_dependencies_are_in_environment_yml():
     assert not missing, f"environment.yml lacks {sorted(missing)} that pyproject.toml requires"
 
 
+def test_environment_yml_installs_the_course_itself():
+    """Conda and Binder users get `import vlm_course` from the pip section (editable install)."""
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    assert "-e ." in pip, "environment.yml's pip section must install the package: add `- -e .`"
+    assert env["channels"] == ["conda-forge"]
+
+
 def test_extras_hold_test_and_reference_tools():
     extras = pyproject()["project"]["optional-dependencies"]
     dev = {requirement_name(d) for d in extras["dev"]}
