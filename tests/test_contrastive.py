@@ -302,3 +302,24 @@ def test_scalar_and_label_errors():
         nt_xent_loss(torch.randn(4, 3, 2), x)
     with pytest.raises(ValueError, match="temperature"):
         nt_xent_loss(x, x, 0.0)
+
+
+def test_public_input_checks():
+    from vlm_course.objectives import contrastive
+
+    x = torch.randn(4, 3)
+    a, b = contrastive.check_pair("a", x, "b", x.clone())
+    assert a is x and b.shape == (4, 3)
+    with pytest.raises(ValueError, match="b"):
+        contrastive.check_pair("a", x, "b", torch.randn(3, 3))
+    assert contrastive.check_scalar("s", 2) == 2.0
+    p = torch.nn.Parameter(torch.tensor([0.5]))
+    s = contrastive.check_scalar("s", p)
+    assert s.shape == () and s.requires_grad
+    with pytest.raises(TypeError, match="s must be"):
+        contrastive.check_scalar("s", True)
+    assert contrastive.exp_scale(math.log(3.0)) == pytest.approx(3.0)
+    assert isinstance(contrastive.exp_scale(1.0), float)
+    torch.testing.assert_close(contrastive.exp_scale(torch.tensor(0.0)), torch.tensor(1.0))
+    for name in ("check_pair", "check_scalar", "exp_scale"):
+        assert name in contrastive.__all__

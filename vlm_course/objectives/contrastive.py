@@ -34,9 +34,12 @@ __all__ = [
     "CLIP_MAX_LOGIT_SCALE",
     "SIGLIP_INIT_LOGIT_SCALE",
     "SIGLIP_INIT_LOGIT_BIAS",
+    "check_pair",
+    "check_scalar",
     "clip_logits",
     "clip_loss",
     "clip_loss_written_out",
+    "exp_scale",
     "nt_xent_loss",
     "siglip_loss",
     "unicl_loss",
@@ -66,7 +69,13 @@ def _check_features(name: str, x: object) -> Tensor:
     return x
 
 
-def _check_pair(a_name: str, a: object, b_name: str, b: object) -> tuple[Tensor, Tensor]:
+def check_pair(a_name: str, a: object, b_name: str, b: object) -> tuple[Tensor, Tensor]:
+    """Check two paired feature batches: float tensors of the same shape ``(B, D)``.
+
+    Row ``i`` of ``a`` is the partner of row ``i`` of ``b``.  Raises ``TypeError`` for a non-tensor
+    or a non-float dtype and ``ValueError`` for a wrong or mismatched shape, naming ``a_name`` /
+    ``b_name``.  Returns ``(a, b)`` unchanged.
+    """
     a, b = _check_features(a_name, a), _check_features(b_name, b)
     if a.shape != b.shape:
         raise ValueError(
@@ -76,7 +85,12 @@ def _check_pair(a_name: str, a: object, b_name: str, b: object) -> tuple[Tensor,
     return a, b
 
 
-def _check_scalar(name: str, value: object) -> Tensor | float:
+def check_scalar(name: str, value: object) -> Tensor | float:
+    """Check a scalar such as ``logit_scale``: a finite int/float or a one-element tensor.
+
+    Returns a Python ``float`` or a 0-d tensor (a one-element tensor reshaped to ``()``, so a
+    learnable parameter keeps its gradient).  Raises ``TypeError`` / ``ValueError`` naming ``name``.
+    """
     if isinstance(value, Tensor):
         if value.numel() != 1:
             raise ValueError(
@@ -92,7 +106,9 @@ def _check_scalar(name: str, value: object) -> Tensor | float:
     return float(value)
 
 
-def _exp(log_scale: Tensor | float) -> Tensor | float:
+def exp_scale(log_scale: Tensor | float) -> Tensor | float:
+    """``exp(log_scale)``: the logit multiplier from a log-space scale (``Tensor.exp`` for a
+    tensor, keeping its gradient; ``math.exp`` for a float)."""
     return log_scale.exp() if isinstance(log_scale, Tensor) else math.exp(log_scale)
 
 
@@ -129,7 +145,7 @@ def nt_xent_loss(
         This is the mean, as in ``pytorch_metric_learning.losses.NTXentLoss``; the SimCLR
         reference TensorFlow code reports twice this value (the sum of its two halves).
     """
-    z1, z2 = _check_pair("z1", z1, "z2", z2)
+    z1, z2 = check_pair("z1", z1, "z2", z2)
     if (
         isinstance(temperature, bool)
         or not isinstance(temperature, (int, float))
@@ -167,8 +183,8 @@ def clip_logits(
         ``logits_per_image`` of shape ``(B, B)``: entry ``[i, j]`` scores image ``i`` against
         text ``j``.  Its transpose is ``logits_per_text``.
     """
-    img, txt = _check_pair("image_features", image_features, "text_features", text_features)
-    scale = _exp(_check_scalar("logit_scale", logit_scale))
+    img, txt = check_pair("image_features", image_features, "text_features", text_features)
+    scale = exp_scale(check_scalar("logit_scale", logit_scale))
     if normalize:
         img, txt = F.normalize(img, dim=-1), F.normalize(txt, dim=-1)
     return scale * img @ txt.T  # (B, B)
@@ -317,7 +333,7 @@ def siglip_loss(
         A 0-d tensor.  Equal to ``open_clip.loss.SigLipLoss()(img_n, txt_n, exp(s), b)``.
     """
     Z = clip_logits(image_features, text_features, logit_scale, normalize=normalize)  # (B, B)
-    Z = Z + _check_scalar("logit_bias", logit_bias)
+    Z = Z + check_scalar("logit_bias", logit_bias)
     B = Z.shape[0]
     sign = 2 * torch.eye(B, dtype=Z.dtype, device=Z.device) - 1  # +1 matched, -1 unmatched
     return -F.logsigmoid(sign * Z).sum() / B

@@ -31,7 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from vlm_course.objectives.contrastive import _check_pair, _check_scalar, _exp, clip_loss
+from vlm_course.objectives.contrastive import check_pair, check_scalar, clip_loss, exp_scale
 
 __all__ = ["distributed_clip_loss", "gather_features", "rank_and_world_size"]
 
@@ -136,8 +136,8 @@ def distributed_clip_loss(
     Returns:
         A 0-d tensor.  Without a process group (or ``W = 1``) this is exactly ``clip_loss``.
     """
-    img, txt = _check_pair("image_features", image_features, "text_features", text_features)
-    scale = _exp(_check_scalar("logit_scale", logit_scale))
+    img, txt = check_pair("image_features", image_features, "text_features", text_features)
+    scale = exp_scale(check_scalar("logit_scale", logit_scale))
     if local_loss and not gather_with_grad:
         raise ValueError(
             "gather_with_grad=False with local_loss=True drops the gradient that the other ranks' "
