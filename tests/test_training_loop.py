@@ -125,3 +125,31 @@ def test_evaluate_and_train_argument_errors(world):
         evaluate(model, world, n=4, batch_size=0)
     with pytest.raises(ValueError, match="stop_after must be None or an int >= 1, got 0"):
         train(model, world, CFG, None, stop_after=0)
+
+
+def test_resume_rewrites_metrics_atomically(tmp_path, world, monkeypatch):
+    import os
+
+    from vlm_course.training import checkpoint
+
+    train(fresh(), world, CFG, tmp_path, stop_after=3)     # checkpoint at step 2, metrics 0..2
+    metrics = tmp_path / "metrics.jsonl"
+    assert [json.loads(ln)["step"] for ln in metrics.read_text().splitlines()] == [0, 1, 2]
+    with open(metrics, "a") as handle:      # a record written after the last checkpoint
+        handle.write(json.dumps({"step": 3, "loss": 0.0}) + "\n")
+    before = metrics.read_text()
+    real_replace = os.replace
+
+    def crash_on_metrics(src, dst):
+        if os.fspath(dst).endswith("metrics.jsonl"):
+            raise OSError("simulated crash before the rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", crash_on_metrics)
+    with pytest.raises(OSError, match="simulated crash"):
+        train(fresh(), world, CFG, tmp_path, resume=True)
+    assert metrics.read_text() == before       # a plain write_text would have truncated it
+    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
+    train(fresh(), world, CFG, tmp_path, resume=True)
+    assert [json.loads(ln)["step"] for ln in metrics.read_text().splitlines()] == list(range(6))
+    assert not (tmp_path / "metrics.jsonl.tmp").exists()

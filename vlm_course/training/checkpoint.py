@@ -42,7 +42,10 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a ``*.tmp`` file in the same folder, flushed and
+    fsynced, then ``os.replace`` — a crash leaves the old file or the new one, never a mix."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
         handle.write(data)
@@ -67,7 +70,7 @@ def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.Pat
 def atomic_save_json(obj: Any, path: str | os.PathLike, *, sort_keys: bool = True) -> None:
     """Write ``obj`` as indented JSON via a temporary file + ``os.replace``."""
     text = json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n"
-    _atomic_write_bytes(Path(path), text.encode())
+    atomic_write_bytes(path, text.encode())
 
 
 def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, list]:

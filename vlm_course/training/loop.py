@@ -31,6 +31,7 @@ from vlm_course.objectives.contrastive import CLIP_MAX_LOGIT_SCALE, clip_loss
 from vlm_course.settings import progress
 from vlm_course.training.checkpoint import (
     CheckpointError,
+    atomic_write_bytes,
     config_differences,
     load_checkpoint,
     save_checkpoint,
@@ -210,7 +211,7 @@ def train(model, world, config: TrainConfig, out_dir: str | Path | None = None, 
         if resume and metrics_path.exists():   # drop records written after the checkpoint
             kept = [ln for ln in metrics_path.read_text().splitlines()
                     if ln.strip() and json.loads(ln)["step"] < start]
-        metrics_path.write_text("".join(ln + "\n" for ln in kept))
+        atomic_write_bytes(metrics_path, "".join(ln + "\n" for ln in kept).encode())
 
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     history, bad_in_a_row, skipped = [], 0, skipped_before
