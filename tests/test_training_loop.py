@@ -117,6 +117,36 @@ def test_train_config_errors():
         TrainConfig(lr=0.0)
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("steps", 0, "steps must be an int >= 1, got 0"),
+    ("steps", 2.0, "steps must be an int >= 1, got 2.0"),
+    ("batch_size", 1, r"batch_size must be an int >= 2 \(contrastive needs negatives\), got 1"),
+    ("checkpoint_every", 0, "checkpoint_every must be an int >= 1, got 0"),
+    ("max_bad_steps", True, "max_bad_steps must be an int >= 1, got True"),
+    ("warmup_steps", -1, "warmup_steps must be an int >= 0, got -1"),
+    ("seed", 1.5, "seed must be an int, got 1.5"),
+    ("lr", -1e-3, "lr must be a finite number > 0, got -0.001"),
+    ("lr", float("inf"), "lr must be a finite number > 0, got inf"),
+    ("weight_decay", -0.1, "weight_decay must be a finite number >= 0, got -0.1"),
+    ("min_lr_ratio", 1.5, r"min_lr_ratio must be a finite number in \[0, 1\], got 1.5"),
+    ("min_lr_ratio", -0.1, r"min_lr_ratio must be a finite number in \[0, 1\], got -0.1"),
+    ("grad_clip", 0.0, r"grad_clip must be a finite number > 0 \(or None for no clipping\), got 0.0"),
+    ("grad_clip", float("nan"), "grad_clip must be a finite number > 0"),
+    ("grad_clip", "1", "grad_clip must be a finite number > 0"),
+])
+def test_train_config_field_errors(field, value, message):
+    with pytest.raises(ValueError, match="TrainConfig." + message):
+        TrainConfig(**{field: value})
+
+
+def test_train_config_edge_values_accepted(world):
+    TrainConfig(min_lr_ratio=0.0, weight_decay=0.0, warmup_steps=0)
+    TrainConfig(min_lr_ratio=1.0, steps=2, warmup_steps=100)    # warmup may outlast a short run
+    cfg = dataclasses.replace(CFG, steps=2, grad_clip=None)     # None: no clipping
+    hist = train(fresh(), world, cfg, None)
+    assert len(hist) == 2 and all(math.isfinite(r["loss"]) for r in hist)
+
+
 def test_evaluate_and_train_argument_errors(world):
     model = fresh()
     with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):

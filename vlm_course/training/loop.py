@@ -48,23 +48,36 @@ class TrainConfig:
     batch_size: int = 128          # global batch (split over ranks under torchrun)
     lr: float = 1e-3
     weight_decay: float = 0.1
-    warmup_steps: int = 50
+    warmup_steps: int = 50         # may exceed steps (a short run that never leaves warmup)
     min_lr_ratio: float = 0.02
-    grad_clip: float = 1.0         # max global grad norm; <= 0 disables clipping
+    grad_clip: float | None = 1.0  # max global grad norm; None disables clipping
     seed: int = 0                  # data order (scene indices, caption choice) and init
     checkpoint_every: int = 200    # steps between checkpoints (and one at the end)
     max_bad_steps: int = 5         # consecutive non-finite losses before giving up
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "max_bad_steps"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive int, got "
-                                 f"{getattr(self, name)!r}")
-        if self.batch_size < 2:
-            raise ValueError(f"TrainConfig.batch_size must be >= 2 (contrastive), got {self.batch_size}")
-        if not self.lr > 0 or self.warmup_steps < 0:
-            raise ValueError(f"TrainConfig needs lr > 0 and warmup_steps >= 0, got "
-                             f"lr={self.lr}, warmup_steps={self.warmup_steps}")
+        for name, low in (("steps", 1), ("batch_size", 2), ("checkpoint_every", 1),
+                          ("max_bad_steps", 1), ("warmup_steps", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"TrainConfig.{name} must be an int >= {low}"
+                                 + (" (contrastive needs negatives)" if name == "batch_size" else "")
+                                 + f", got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"TrainConfig.seed must be an int, got {self.seed!r}")
+        _check_real("lr", self.lr, "> 0", lambda v: v > 0)
+        _check_real("weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)
+        _check_real("min_lr_ratio", self.min_lr_ratio, "in [0, 1]", lambda v: 0 <= v <= 1)
+        if self.grad_clip is not None:
+            _check_real("grad_clip", self.grad_clip, "> 0 (or None for no clipping)",
+                        lambda v: v > 0)
+
+
+def _check_real(name: str, value: object, allowed: str, ok: Callable[[float], bool]) -> None:
+    """Raise ValueError unless ``value`` is a finite real number satisfying ``ok``."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not ok(value)):
+        raise ValueError(f"TrainConfig.{name} must be a finite number {allowed}, got {value!r}")
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -85,13 +98,14 @@ def clamp_logit_scale(model: torch.nn.Module, max_value: float = CLIP_MAX_LOGIT_
 
 
 def train_step(model, images: torch.Tensor, tokens, optimizer: torch.optim.Optimizer, *,
-               loss_fn: Callable = clip_loss, grad_clip: float = 1.0) -> dict:
+               loss_fn: Callable = clip_loss, grad_clip: float | None = 1.0) -> dict:
     """One optimiser step on one batch; returns ``{"loss", "grad_norm", "finite"}``.
 
     ``images`` (B, 3, H, W) float on the model's device, ``tokens`` the tokenizer's output for the
     B captions.  ``loss_fn(image_emb, text_emb, logit_scale)`` defaults to CLIP's symmetric InfoNCE.
     A non-finite loss or gradient skips the update (``finite`` is False) and leaves the weights as
     they were.  The caller sets the learning rate and clamps ``logit_scale`` afterwards.
+    ``grad_clip`` is the max global gradient norm; ``None`` (or a value <= 0) disables clipping.
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -102,7 +116,7 @@ def train_step(model, images: torch.Tensor, tokens, optimizer: torch.optim.Optim
         return {"loss": float(loss.detach()), "grad_norm": float("nan"), "finite": False}
     loss.backward()
     params = [p for p in model.parameters() if p.grad is not None]
-    max_norm = grad_clip if grad_clip > 0 else float("inf")
+    max_norm = grad_clip if grad_clip is not None and grad_clip > 0 else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
     if not _all_ranks_true(torch.isfinite(grad_norm)):
         optimizer.zero_grad(set_to_none=True)
