@@ -14,7 +14,8 @@ STAMP  := $(VENV)/.installed
 # Notebook kernels resolve `python` through PATH: make it the course's environment.
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
+# Kernels must use matplotlib's inline backend, or figures vanish from the book.
+unexport MPLBACKEND
 
 BOOK_ARGS  := . --toc book/_toc.yml
 CHECK_DIR  := book/_build/check
@@ -55,6 +56,8 @@ book-check: $(STAMP)
 book: $(STAMP)
 	VLM_COURSE_QUIET=1 $(BIN)/jupyter-book build $(BOOK_ARGS) --config book/_config.yml \
 		--path-output book --all
+	@grep -q '<img' book/_build/html/notebooks/00_start_here.html || \
+		{ echo "make book: chapter 00 rendered without its figures"; exit 1; }
 	@echo "The book is in book/_build/html: open $(CURDIR)/book/_build/html/index.html"
 
 lab: $(STAMP)

@@ -50,7 +50,8 @@ def run_one(path: Path, timeout: int) -> dict:
 
 
 def measure(path: Path, timeout: int) -> dict:
-    env = {**os.environ, "CI": "true", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "CI": "true", "PYTHONHASHSEED": "0"}
+    env.pop("MPLBACKEND", None)  # a non-inline backend would swallow every figure
     out = subprocess.run([sys.executable, __file__, "--one", str(path), "--timeout", str(timeout)],
                          capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
