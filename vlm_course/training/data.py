@@ -28,7 +28,13 @@ def scene_indices(step: int, batch_size: int, rank: int = 0, world_size: int = 1
 
 def choose_captions(captions: Sequence[Sequence[str]], indices: Sequence[int], seed: int,
                     split: str) -> list[str]:
-    """One caption per scene, chosen by ``random.Random(f"{seed}:{split}:{index}")``."""
+    """One caption per scene, chosen by ``random.Random(f"{seed}:{split}:{index}")``.
+
+    ``seed`` is the training run's seed (not the world's), and there are no epochs: the stream
+    never revisits a scene.  The world's datasets pick with
+    :func:`vlm_course.world.dataset.choose_epoch_captions` instead (another generator, salted by
+    epoch); the two draw different captions on purpose and are kept apart.
+    """
     return [caps[random.Random(f"{seed}:{split}:{i}").randrange(len(caps))]
             for caps, i in zip(captions, indices, strict=True)]
 

@@ -54,9 +54,13 @@ def _check_caption(caption, n_captions: int):
                      f"[0, {n_captions}), got {caption!r}")
 
 
-def choose_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: int) -> list[str]:
+def choose_epoch_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: int) -> list[str]:
     """One caption per scene: the first, a fixed index, or "random" = a stable hash of
-    (seed, split, index, epoch), so each epoch sees a different but reproducible caption."""
+    (world seed, split, index, epoch), so each epoch sees a different but reproducible caption.
+
+    Not to be confused with :func:`vlm_course.training.data.choose_captions`, which the
+    pre-training stream uses: it has no epochs and draws with the *run's* seed instead.
+    """
     if caption == "first":
         return [caps[0] for caps in batch.captions]
     if isinstance(caption, int):
@@ -69,7 +73,7 @@ def choose_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: int) -
 def batch_to_dict(world: ShapeWorld, batch: SceneBatch, caption="first", epoch: int = 0,
                   tokenizer=None, context_length: int = 32) -> dict:
     """A :class:`SceneBatch` as the collated dict of the module docstring."""
-    chosen = choose_captions(world, batch, caption, epoch)
+    chosen = choose_epoch_captions(world, batch, caption, epoch)
     out = {
         "images": batch.images, "indices": torch.tensor(batch.indices, dtype=torch.long),
         "captions": chosen, "all_captions": batch.captions, "labels": batch.labels,
