@@ -127,3 +127,24 @@ def test_eight_distinct_captions_even_for_one_object():
     batch = ShapeWorld(cfg).batch("val", range(100))
     for caps in batch.captions:
         assert len(caps) == 8 == len(set(caps))
+
+
+def test_fix_articles_is_the_one_article_rule():
+    from vlm_course.datasets.image_set import ImageClassificationSet
+    from vlm_course.world.captions import fix_articles
+
+    assert fix_articles("a photo of a orange") == "a photo of an orange"
+    assert fix_articles("a red circle, a ellipse and a umbrella") == \
+        "a red circle, an ellipse and an umbrella"
+    assert fix_articles("a banana in a room") == "a banana in a room"   # "a" only before a vowel
+    assert fix_articles("data a") == "data a"
+    with pytest.raises(TypeError, match="text must be a str, got int"):
+        fix_articles(3)
+    world = ShapeWorld(WorldConfig.tiny())
+    for prompt, name in zip(world.prompts("colour"), world.class_names("colour"), strict=True):
+        assert prompt == fix_articles(f"a photo of a {name}")
+    import torch
+
+    toy = ImageClassificationSet(torch.zeros(1, 3, 8, 8), torch.zeros(1, dtype=torch.long),
+                                 ("orange",), ["x"], "toy")
+    assert toy.prompts("a photo of a {}") == ["a photo of an orange"]

@@ -6,12 +6,13 @@ this one type, so evaluation code (zero-shot, linear probe) treats them like Sha
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+
+from vlm_course.world.captions import fix_articles
 
 
 @dataclass(eq=False)
@@ -52,11 +53,6 @@ class ImageClassificationSet(Dataset):
         if "{}" not in template:
             raise ValueError(f"template: expected a string with one '{{}}', got {template!r}")
         return [fix_articles(template.format(c)) for c in self.class_names]
-
-
-def fix_articles(text: str) -> str:
-    """"a" becomes "an" before a vowel: "a photo of a automobile" -> "... of an automobile"."""
-    return re.sub(r"\ba (?=[aeiou])", "an ", text)
 
 
 def to_square(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .image_set import ImageClassificationSet, fix_articles, to_square
+from vlm_course.world.captions import fix_articles
+
+from .image_set import ImageClassificationSet, to_square
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",

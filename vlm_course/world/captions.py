@@ -109,9 +109,21 @@ def _candidates(objects: list[dict], textured: bool, rng: random.Random) -> list
 _AN = re.compile(r"\ba (?=[aeiou])")
 
 
+def fix_articles(text: str) -> str:
+    """The article agrees with the next word: "a" becomes "an" before a vowel.
+
+    "a photo of a orange" -> "a photo of an orange".  The one place the course applies this rule:
+    ShapeWorld captions, zero-shot prompts (:meth:`ShapeWorld.prompts`) and the real-data captions
+    of :mod:`vlm_course.datasets` all call it.  Raises ``TypeError`` if ``text`` is not a str.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return _AN.sub("an ", text)
+
+
 def render_words(words: list[Word]) -> str:
     """Join words into a caption: articles agree with the next word ("an orange ..."), commas attach."""
-    text = _AN.sub("an ", " ".join([w for w, _ in words]))
+    text = fix_articles(" ".join([w for w, _ in words]))
     return text.replace(" ,", ",").replace(" :", ":")
 
 

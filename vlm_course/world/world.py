@@ -14,14 +14,13 @@ torch.Size([4, 3, 64, 64])
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .captions import make_captions
+from .captions import fix_articles, make_captions
 from .config import WorldConfig
 from .render import render
 from .sampling import (
@@ -217,6 +216,4 @@ class ShapeWorld:
         """Zero-shot prompts, one per class of ``kind``: ``template.format(name)``."""
         if "{}" not in template:
             raise ValueError(f"template: expected a string with one '{{}}', got {template!r}")
-        # "a" becomes "an" before a vowel ("a photo of an orange").
-        return [re.sub(r"\ba (?=[aeiou])", "an ", template.format(name))
-                for name in self.class_names(kind)]
+        return [fix_articles(template.format(name)) for name in self.class_names(kind)]
