@@ -95,3 +95,21 @@ def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
     assert ddp == pytest.approx(single, rel=1e-5, abs=1e-5)
     run = json.loads((tmp_path / "ddp" / "run.json").read_text())
     assert run["world_size"] == 2
+
+
+def test_resume_accumulates_wall_time_and_finished_resume_keeps_run_json(tmp_path):
+    out = tmp_path / "run"
+    pretrain("tiny", steps=4, batch_size=8, out_dir=out, stop_after=2)     # interrupted after 2
+    first = json.loads((out / "run.json").read_text())
+    assert first["last_step"] == 1
+    assert first["wall_time_s_total"] == first["wall_time_s_this_call"] > 0
+    _, rest = pretrain("tiny", steps=4, batch_size=8, out_dir=out, resume=True)
+    assert [r["step"] for r in rest] == [2, 3]
+    second = json.loads((out / "run.json").read_text())
+    assert second["last_step"] == 3
+    assert second["wall_time_s_total"] == pytest.approx(
+        first["wall_time_s_total"] + second["wall_time_s_this_call"])
+    before = (out / "run.json").read_bytes()
+    _, none = pretrain("tiny", steps=4, batch_size=8, out_dir=out, resume=True)   # already done
+    assert none == []
+    assert (out / "run.json").read_bytes() == before     # not overwritten with a ~0 s wall time

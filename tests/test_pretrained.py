@@ -71,6 +71,9 @@ def test_ship_writes_weights_and_card(tmp_path):
     card = pretrained.ship(run, "unit", command="test", root=tmp_path / "ckpts", eval_scenes=40,
                            retrieval_scenes=20)
     assert card["steps"] == 2 and pretrained.available(tmp_path / "ckpts") == ["unit"]
+    run_info = json.loads((run / "run.json").read_text())
+    assert card["wall_time_s"] == round(run_info["wall_time_s_total"], 1)
+    assert "summed over every pretrain call" in card["wall_time_note"]
     stored = json.loads((tmp_path / "ckpts" / "unit.json").read_text())
     assert stored["sha256"] == card["sha256"]
     model = pretrained.load("unit", device="cpu", root=tmp_path / "ckpts")

@@ -114,14 +114,31 @@ def pretrain(preset: str = "tiny", *, steps: int | None = None, batch_size: int 
                     loss_fn=distributed_clip_loss, stop_after=stop_after, rank=rank,
                     world_size=world_size, desc=f"pretrain {preset}")
     if out is not None and rank == 0:
-        atomic_save_json({"preset": preset, "command": " ".join(sys.argv),
-                          "model_config": model_cfg.to_dict(), "world_config": world_cfg.as_dict(),
-                          "train_config": dataclasses.asdict(train_cfg), "world_size": world_size,
-                          "device": str(dev), "wall_time_s_this_call": time.time() - tic,
-                          "last_step": history[-1]["step"] if history else None,
-                          "last_loss": history[-1]["loss"] if history else None},
-                         out / "run.json")
+        write_run_info(out / "run.json", history, time.time() - tic, {
+            "preset": preset, "command": " ".join(sys.argv), "model_config": model_cfg.to_dict(),
+            "world_config": world_cfg.as_dict(), "train_config": dataclasses.asdict(train_cfg),
+            "world_size": world_size, "device": str(dev)})
     return model.eval(), history
+
+
+def write_run_info(path: Path, history: list[dict], seconds: float, info: dict) -> None:
+    """Write ``run.json``: ``info`` plus the last step/loss and the wall time of the run.
+
+    ``wall_time_s_this_call`` is this call's ``train()`` time; ``wall_time_s_total`` adds it to the
+    total already in ``path`` (so a resumed run reports the time of all its calls).  A call that
+    ran no step (resuming a finished run) leaves an existing ``run.json`` untouched, so its wall
+    time is not replaced by ~0 s.
+    """
+    previous = json.loads(path.read_text()) if path.exists() else None
+    if previous is not None and not history:
+        return
+    before = 0.0
+    if previous is not None:
+        before = previous.get("wall_time_s_total", previous.get("wall_time_s_this_call", 0.0))
+    atomic_save_json({**info, "wall_time_s_this_call": seconds,
+                      "wall_time_s_total": before + seconds,
+                      "last_step": history[-1]["step"] if history else None,
+                      "last_loss": history[-1]["loss"] if history else None}, path)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -127,9 +127,12 @@ def ship(run_dir: str | os.PathLike, name: str, *, command: str, root: str | os.
         "name": name, "description": description, "command": command,
         "seed": info["train_config"]["seed"], "steps": pointer["step"],
         "batch_size": info["train_config"]["batch_size"],
-        "wall_time_s": round(info.get("wall_time_s_this_call", float("nan")), 1),
-        "wall_time_note": "the last pretrain call's train() wall time (from run.json); "
-                          "sum_step_seconds adds up the per-step times of every call",
+        "wall_time_s": round(info.get("wall_time_s_total",
+                                      info.get("wall_time_s_this_call", float("nan"))), 1),
+        "wall_time_note": ("train() wall time summed over every pretrain call of the run (from "
+                           "run.json)" if "wall_time_s_total" in info else
+                           "the last pretrain call's train() wall time (from run.json)")
+                          + "; sum_step_seconds adds up the per-step times of every call",
         "sum_step_seconds": round(sum(r["seconds"] for r in records), 1),
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),
                      "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
