@@ -129,3 +129,30 @@ def test_bad_arguments(world):
         ShapeWorldStream(world, rank=2, world_size=2)
     with pytest.raises(ValueError, match="samples"):
         collate_scenes([])
+
+
+def test_stream_resolves_default_rank_when_iteration_starts(world, monkeypatch):
+    import pickle
+
+    dist = torch.distributed
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    stream = ShapeWorldStream(world, batch_size=4, num_samples=16)    # built before init
+    assert (stream.rank, stream.world_size) == (0, 1)
+    monkeypatch.setattr(dist, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)          # "init_process_group"
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    assert (stream.rank, stream.world_size) == (1, 2)
+    assert stream.shard() == (1, 2)
+    assert _indices(stream, 0) == [4, 5, 6, 7, 12, 13, 14, 15]        # rank 1's blocks only
+    pinned = pickle.loads(pickle.dumps(stream))        # what a spawned worker receives
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)         # (no group in the worker)
+    assert (pinned.rank, pinned.world_size) == (1, 2) and pinned.shard() == (1, 2)
+    assert (stream.rank, stream.world_size) == (0, 1)  # still lazy in this process
+    explicit = ShapeWorldStream(world, batch_size=4, num_samples=16, rank=0, world_size=2)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    assert explicit.shard() == (0, 2)                   # explicit values are never overridden
+    with pytest.raises(ValueError, match="rank"):
+        ShapeWorldStream(world, rank=-1)
+    with pytest.raises(ValueError, match="world_size"):
+        ShapeWorldStream(world, world_size=0)

@@ -192,7 +192,10 @@ class ShapeWorldStream(IterableDataset):
     goes to shard ``j mod (world_size * num_workers)``, where the shard of a process is
     ``rank * num_workers + worker_id``. So DataLoader workers and distributed ranks together see
     every scene exactly once, with no duplicates. ``num_samples=None`` streams forever.
-    ``rank``/``world_size`` default to torch.distributed's when it is initialised, else 0 / 1.
+    ``rank``/``world_size`` default to torch.distributed's when it is initialised, else 0 / 1;
+    a default is looked up when iteration starts (or when the stream is pickled for a spawned
+    DataLoader worker), not at construction, so a stream built before ``init_process_group``
+    still shards by rank.
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, split: str = "train",
@@ -210,8 +213,31 @@ class ShapeWorldStream(IterableDataset):
         self.split, self.batch_size, self.num_samples, self.start = split, batch_size, num_samples, start
         self.tokenizer, self.context_length, self.masks = tokenizer, context_length, masks
         self.caption = _check_caption(caption, self.world.cfg.n_captions)
-        self.rank, self.world_size = resolve_rank(rank, world_size)
+        if rank is not None and world_size is not None:
+            resolve_rank(rank, world_size)                  # explicit values: check them now
+        elif (rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 0)
+              or world_size is not None and (isinstance(world_size, bool)
+                                             or not isinstance(world_size, int) or world_size < 1)):
+            raise ValueError(f"rank, world_size: expected None or 0 <= rank < world_size, got "
+                             f"rank={rank!r}, world_size={world_size!r}")
+        self._rank, self._world_size = rank, world_size    # None = ask torch.distributed later
         self.epoch = 0
+
+    @property
+    def rank(self) -> int:
+        """This process's rank: the explicit one, else torch.distributed's now, else 0."""
+        return resolve_rank(self._rank, self._world_size)[0]
+
+    @property
+    def world_size(self) -> int:
+        """Number of processes: the explicit one, else torch.distributed's now, else 1."""
+        return resolve_rank(self._rank, self._world_size)[1]
+
+    def __getstate__(self) -> dict:
+        # A spawned DataLoader worker has no process group: pin what this process sees.
+        state = self.__dict__.copy()
+        state["_rank"], state["_world_size"] = resolve_rank(self._rank, self._world_size)
+        return state
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -220,7 +246,8 @@ class ShapeWorldStream(IterableDataset):
         """(this shard, number of shards) for the calling process and DataLoader worker."""
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        return self.rank * nw + wid, self.world_size * nw
+        rank, world_size = resolve_rank(self._rank, self._world_size)   # resolved late on purpose
+        return rank * nw + wid, world_size * nw
 
     def block_indices(self, j: int) -> list[int]:
         """Scene indices of block j (empty past ``num_samples``)."""
