@@ -80,3 +80,19 @@ def test_ship_writes_weights_and_card(tmp_path):
     assert torch.isfinite(model.logit_scale)
     for key, value in card["evaluation"]["zeroshot"].items():
         assert key.startswith("n_") or math.isnan(value) or 0.0 <= value <= 1.0
+
+
+def test_missing_folder_or_name_says_how_to_find_the_checkpoints(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(KeyError) as err:
+        pretrained.card(NAME, root=missing)
+    text = err.value.args[0]
+    assert f"checkpoint folder {str(missing)!r} does not exist" in text
+    assert "pip install -e ." in text and "make" in text and "VLM_COURSE_CHECKPOINTS" in text
+    monkeypatch.setenv("VLM_COURSE_CHECKPOINTS", str(tmp_path))         # exists, but empty
+    assert pretrained.checkpoint_dir() == tmp_path and pretrained.available() == []
+    with pytest.raises(KeyError) as err:
+        pretrained.load("no_such_model", device="cpu")
+    text = err.value.args[0]
+    assert f"'no_such_model' in {str(tmp_path)!r}" in text and "available: (none)" in text
+    assert "pip install -e ." in text and "VLM_COURSE_CHECKPOINTS" in text

@@ -11,7 +11,9 @@ of training.  Each checkpoint is two files:
   :mod:`vlm_course.evaluation`.
 
 ``load`` recomputes the sha256 of the weights and refuses a file that does not match its card.
-The folder is ``data/checkpoints`` of the repository, or ``$VLM_COURSE_CHECKPOINTS`` if set.
+The folder is ``data/checkpoints`` of the repository, or ``$VLM_COURSE_CHECKPOINTS`` if set.  It
+is found from the source tree, so it needs an editable install (``pip install -e .``, as ``make``
+does); a missing folder or name raises a ``KeyError`` that says so.
 """
 
 from __future__ import annotations
@@ -45,12 +47,26 @@ def available(root: str | os.PathLike | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json") if p.with_suffix(".safetensors").exists())
 
 
+#: What to do when the shipped checkpoints are not found (the folder is located from the source
+#: tree, so a regular, non-editable ``pip install`` of the package does not carry it along).
+WHERE_HINT = ("the checkpoints live in data/checkpoints of the course repository and are found "
+              "from the source tree: install the course editable (`pip install -e .`, which "
+              "`make` does) from a clone, or set VLM_COURSE_CHECKPOINTS to a folder holding "
+              "<name>.json and <name>.safetensors")
+
+
 def card(name: str, root: str | os.PathLike | None = None) -> dict:
-    """The JSON card of checkpoint ``name``; ``KeyError`` listing the available names if unknown."""
+    """The JSON card of checkpoint ``name``; ``KeyError`` listing the available names if unknown.
+
+    The message says whether the folder itself is missing and how to point the course at it.
+    """
     names = available(root)
     if name not in names:
-        raise KeyError(f"no shipped checkpoint named {name!r} in {str(checkpoint_dir(root))!r}; "
-                       f"available: {', '.join(names) or '(none)'}")
+        folder = checkpoint_dir(root)
+        where = (f"in {str(folder)!r}" if folder.is_dir()
+                 else f"because the checkpoint folder {str(folder)!r} does not exist")
+        raise KeyError(f"no shipped checkpoint named {name!r} {where}; available: "
+                       f"{', '.join(names) or '(none)'}; {WHERE_HINT}")
     return json.loads((checkpoint_dir(root) / f"{name}.json").read_text())
 
 
