@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -68,6 +69,15 @@ def _one_rank(local_loss: bool, gather_with_grad: bool):
     return rows, loss.detach(), total, f_img.grad, f_txt.grad, grads
 
 
+def _mark_done(init_file: str, rank: int) -> None:
+    """Each worker leaves a marker once all its checks passed (a failure raises before it)."""
+    (Path(init_file).parent / f"rank{rank}.done").write_text("ok")
+
+
+def _all_ranks_done(folder: Path, world: int) -> bool:
+    return all((folder / f"rank{r}.done").exists() for r in range(world))
+
+
 def _worker(rank: int, world: int, init_file: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
@@ -105,6 +115,7 @@ def _worker(rank: int, world: int, init_file: str) -> None:
         torch.testing.assert_close(gather_features(x)[:, 0], torch.tensor([0.0, 0.0, 1.0, 1.0]))
         with pytest.raises(ValueError, match="same shape"):
             gather_features(torch.zeros(2 + rank, 3), name="image_features")
+        _mark_done(init_file, rank)
     finally:
         dist.destroy_process_group()
 
@@ -112,6 +123,7 @@ def _worker(rank: int, world: int, init_file: str) -> None:
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
 def test_two_processes_match_one_process(tmp_path):
     mp.spawn(_worker, args=(2, str(tmp_path / "rendezvous")), nprocs=2, join=True)
+    assert _all_ranks_done(tmp_path, 2), "a worker returned without running all its checks"
 
 
 def test_single_process_falls_back_to_plain_loss():
@@ -152,6 +164,7 @@ def _loss_mean_worker(rank: int, world: int, init_file: str) -> None:
         mean = _mean_over_ranks(value, torch.device("cpu"), world)
         assert math.isnan(mean), (rank, mean)
         assert _mean_over_ranks(1.0 + rank, torch.device("cpu"), world) == pytest.approx(1.5)
+        _mark_done(init_file, rank)
     finally:
         dist.destroy_process_group()
 
@@ -159,3 +172,4 @@ def _loss_mean_worker(rank: int, world: int, init_file: str) -> None:
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
 def test_logged_loss_mean_stays_collective_when_one_rank_is_not_finite(tmp_path):
     mp.spawn(_loss_mean_worker, args=(2, str(tmp_path / "rendezvous")), nprocs=2, join=True)
+    assert _all_ranks_done(tmp_path, 2), "a worker returned without running all its checks"
