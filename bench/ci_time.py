@@ -5,7 +5,8 @@ under 45 minutes with every chapter in.  This script runs the stages one by one 
 each took, so a chapter that eats the budget shows up here, not as a CI time-out.
 
     python bench/ci_time.py           # stages in this checkout (the environment already installed)
-    python bench/ci_time.py --fresh   # clone HEAD into a temporary folder first: includes the install
+    python bench/ci_time.py --fresh   # clone HEAD into a temporary folder first:
+                                      # includes the install
 
 Writes ``bench/results/ci_time.json`` and ``.md`` and prints the table.
 """
@@ -69,7 +70,8 @@ def main() -> None:
     setup_note = ("a fresh clone: `setup` is the whole install" if args.fresh
                   else "an installed checkout: `setup` only checks the environment is current")
     (RESULTS / "ci_time.md").write_text(
-        f"# CI time budget\n\nMeasured by `python bench/ci_time.py{' --fresh' if args.fresh else ''}`"
+        "# CI time budget\n\n"
+        f"Measured by `python bench/ci_time.py{' --fresh' if args.fresh else ''}`"
         f" on {meta['date']} ({meta['cpus']} CPUs, Python {meta['python']}), in {setup_note}.\n\n"
         f"{table}\n\n{verdict}.\n")
 

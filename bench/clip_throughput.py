@@ -2,14 +2,16 @@
 
 Usage (from the repository root)::
 
-    OMP_NUM_THREADS=2 python bench/clip_throughput.py [--preset tiny] [--batch-size 128] [--steps 15]
+    OMP_NUM_THREADS=2 python bench/clip_throughput.py [--preset tiny] [--batch-size 128]
+                                                      [--steps 15]
 
 One run measures, on the same ShapeWorld batches:
 
 * training throughput (image-text pairs per second: forward + backward + AdamW step, fp32, on the
-  CPU — the script does not move the models to a GPU) of ``vlm_course.models.clip.CLIP`` and of ``open_clip.CLIP`` built with
-  the same image size, patch size, widths, depths, heads and context length; medians over
-  ``--steps`` timed steps, the two models interleaved step by step so machine noise hits both;
+  CPU — the script does not move the models to a GPU) of ``vlm_course.models.clip.CLIP`` and of
+  ``open_clip.CLIP`` built with the same image size, patch size, widths, depths, heads and context
+  length; medians over ``--steps`` timed steps, the two models interleaved step by step so machine
+  noise hits both;
 * the model FLOPs of one training step (``torch.utils.flop_counter``: matmuls, attention, convs,
   forward + backward) and the achieved fraction of this machine's fp32 matmul peak (best of a few
   large ``torch.mm``);
@@ -171,7 +173,8 @@ def main(argv=None) -> dict:
         ("step time (ms)", f"{1e3 * s_ours:.1f}", f"{1e3 * s_theirs:.1f}"),
         ("parameters", f"{n_ours:,}", f"{n_theirs:,}"),
         ("model GFLOP / step", f"{flops_ours / 1e9:.2f}", f"{flops_theirs / 1e9:.2f}"),
-        ("achieved GFLOP/s", f"{flops_ours / s_ours / 1e9:.1f}", f"{flops_theirs / s_theirs / 1e9:.1f}"),
+        ("achieved GFLOP/s", f"{flops_ours / s_ours / 1e9:.1f}",
+         f"{flops_theirs / s_theirs / 1e9:.1f}"),
         ("fraction of fp32 matmul peak", f"{100 * result['fraction_of_peak_course']:.1f}%",
          f"{100 * result['fraction_of_peak_open_clip']:.1f}%"),
     ]
@@ -180,7 +183,8 @@ def main(argv=None) -> dict:
     summary = [
         f"throughput ratio course / open_clip: {result['ratio_course_over_open_clip']:.2f}x "
         "(target >= 1.0x)",
-        f"fp32 matmul peak (2048^3 torch.mm, {result['threads']} threads): {peak / 1e9:.1f} GFLOP/s",
+        f"fp32 matmul peak (2048^3 torch.mm, {result['threads']} threads): "
+        f"{peak / 1e9:.1f} GFLOP/s",
         f"data generation: {1e3 * data_s:.1f} ms per batch of {B} = "
         f"{100 * result['data_fraction_of_step']:.1f}% of (data + step) time (target < 10%)",
     ]

@@ -1,11 +1,12 @@
 """Execute each chapter notebook and record its wall time and the kernel's peak memory.
 
-This is how the course watches its runtime budget (<= 2 minutes per notebook on a 2-core CPU) — not a
-timed test.  Each notebook runs in a fresh child process that executes it with nbclient; when the kernel
-has been shut down, the child reads the kernel's peak resident memory from ``getrusage``.
+This is how the course watches its runtime budget (<= 2 minutes per notebook on a 2-core CPU) —
+not a timed test.  Each notebook runs in a fresh child process that executes it with nbclient; when
+the kernel has been shut down, the child reads the kernel's peak resident memory from ``getrusage``.
 
     python bench/notebook_times.py                 # every notebook, results to bench/results/
-    python bench/notebook_times.py 00_start_here   # only the named chapters (stems), results not written
+    python bench/notebook_times.py 00_start_here   # only the named chapters (stems),
+                                                   # results not written
     python bench/notebook_times.py --repeat 3      # median of three runs per notebook
 
 Writes ``bench/results/notebook_times.json`` and ``.md`` (a full run only) and prints the table.
@@ -72,8 +73,10 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stems", nargs="*", help="notebook stems, e.g. 00_start_here (default: all)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per notebook; the median is kept")
+    parser.add_argument("stems", nargs="*",
+                        help="notebook stems, e.g. 00_start_here (default: all)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per notebook; the median is kept")
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -110,7 +113,8 @@ def main() -> None:
         (RESULTS / "notebook_times.json").write_text(json.dumps({"meta": meta, "rows": rows},
                                                                 indent=2) + "\n")
         (RESULTS / "notebook_times.md").write_text(
-            f"# Notebook run times\n\nMeasured by `python bench/notebook_times.py` on {meta['date']} "
+            "# Notebook run times\n\n"
+            f"Measured by `python bench/notebook_times.py` on {meta['date']} "
             f"({meta['cpus']} CPUs, Python {meta['python']}, CI=true).\n\n{text}\n")
 
 

@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 python bench/oracle_diffs.py            # prints the table
-    OMP_NUM_THREADS=1 python bench/oracle_diffs.py --write    # also writes bench/results/oracle_diffs.md
+    OMP_NUM_THREADS=1 python bench/oracle_diffs.py --write    # also writes
+                                                              # bench/results/oracle_diffs.md
 
 The cases live in ``tests/models_oracles.py`` (the same ones ``tests/test_models_oracles.py``
 asserts); a case whose reference library is missing is listed as skipped.

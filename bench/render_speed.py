@@ -1,11 +1,13 @@
 """ShapeWorld rendering speed: scenes per second at 64x64 and 32x32 (chapter 03).
 
-Run:  OMP_NUM_THREADS=1 python bench/render_speed.py [--batches 256 1024] [--repeats 7] [--threads 1]
+Run:  OMP_NUM_THREADS=1 python bench/render_speed.py [--batches 256 1024] [--repeats 7]
+                                                     [--threads 1]
 
 Three paths are timed, each as the median over ``--repeats`` batches of fresh scene indices:
 
 * ``images``: ``ShapeWorld.images`` -- sampling + rendering only (what a pre-training stream needs);
-* ``images+masks``: rendering plus instance/semantic masks and boxes (``render(..., with_masks=True)``);
+* ``images+masks``: rendering plus instance/semantic masks and boxes
+  (``render(..., with_masks=True)``);
 * ``full batch``: ``ShapeWorld.batch`` -- everything, including per-object dicts and 5 captions.
 
 Both wall-clock scenes/s and scenes per CPU-second of this process are reported: on a shared

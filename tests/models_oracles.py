@@ -1,4 +1,5 @@
-"""Reference-equivalence cases for vlm_course.models (chapter 02), shared by the tests and the bench.
+"""Reference-equivalence cases for vlm_course.models (chapter 02), shared by the tests and the
+bench.
 
 Each case builds the course module and its reference implementation, copies the reference's weights
 into the course module, runs both in eval mode on the same seeded input and returns the tensors to
@@ -144,7 +145,8 @@ def attention_pool_open_clip() -> Pairs:
 
 
 def open_clip_resnet_to_course(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename ModifiedResNet keys: stem convs/bns -> stem.i, layerK -> stages.K-1, attnpool -> pool."""
+    """Rename ModifiedResNet keys: stem convs/bns -> stem.i, layerK -> stages.K-1,
+    attnpool -> pool."""
     stem = {"conv1": 0, "bn1": 1, "conv2": 3, "bn2": 4, "conv3": 6, "bn3": 7}
     out = {}
     for key, value in state.items():
@@ -279,7 +281,8 @@ def vit_open_clip() -> Pairs:
         state = dict(ref.state_dict())
         state["patch_embed.weight"] = conv_patch_weight_to_linear(state.pop("conv1.weight"))
         ours.load_state_dict(state)
-        pairs += [(f"{act} {n}", a, b) for n, a, b in run_both(ours, ref, torch.randn(2, 3, 32, 32))]
+        pairs += [(f"{act} {n}", a, b)
+                  for n, a, b in run_both(ours, ref, torch.randn(2, 3, 32, 32))]
     return pairs
 
 
@@ -318,7 +321,8 @@ def vit_hf() -> Pairs:
     v = "vision_model."
     state = hf_layers_to_course(s, v)
     state.update({
-        "patch_embed.weight": conv_patch_weight_to_linear(s[v + "embeddings.patch_embedding.weight"]),
+        "patch_embed.weight": conv_patch_weight_to_linear(
+            s[v + "embeddings.patch_embedding.weight"]),
         "class_embedding": s[v + "embeddings.class_embedding"],
         "positional_embedding": s[v + "embeddings.position_embedding.weight"],
         "ln_pre.weight": s[v + "pre_layrnorm.weight"], "ln_pre.bias": s[v + "pre_layrnorm.bias"],

@@ -51,7 +51,8 @@ def test_every_parameter_gets_a_gradient_and_determinism():
     images = torch.rand(4, 3, 32, 32)
     loss = clip_loss(*model(images, model.tokenize(CAPTIONS)))
     loss.backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [n for n, p in model.named_parameters()
+               if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
     torch.manual_seed(0)
     again = CLIP(small_config())

@@ -1,4 +1,5 @@
-"""The chapter list in vlm_course.chapters agrees with the notebooks, the book's toc and the README."""
+"""The chapter list in vlm_course.chapters agrees with the notebooks, the book's toc and the
+README."""
 
 import re
 from pathlib import Path
@@ -27,7 +28,8 @@ def test_every_notebook_is_a_known_chapter():
 @pytest.mark.parametrize("chapter", READY, ids=lambda ch: ch.stem)
 def test_ready_chapter_is_in_the_book(chapter):
     toc = (ROOT / "book" / "_toc.yml").read_text()
-    assert f"file: notebooks/{chapter.stem}" in toc, f"add notebooks/{chapter.stem} to book/_toc.yml"
+    assert f"file: notebooks/{chapter.stem}" in toc, (
+        f"add notebooks/{chapter.stem} to book/_toc.yml")
 
 
 @pytest.mark.parametrize("chapter", READY, ids=lambda ch: ch.stem)

@@ -87,7 +87,8 @@ def test_resnet_takes_its_pooling_head_as_a_part():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: ResNet(ResNetConfig.tiny())(torch.rand(3, 64, 64)), r"images must have shape \(B, C=3"),
+        (lambda: ResNet(ResNetConfig.tiny())(torch.rand(3, 64, 64)),
+         r"images must have shape \(B, C=3"),
         (lambda: ResNet(ResNetConfig.tiny())(torch.rand(1, 1, 64, 64)), r"got \(1, 1, 64, 64\)"),
         (lambda: ResNet(ResNetConfig.tiny())(torch.rand(1, 3, 32, 32)),
          r"expected \(B, 3, 64, 64\), got \(1, 3, 32, 32\)"),
@@ -97,7 +98,8 @@ def test_resnet_takes_its_pooling_head_as_a_part():
         (lambda: AttentionPool2d(2, 8, 2)(torch.rand(1, 8, 3, 3)), r"2x2 grid.*got \(1, 8, 3, 3\)"),
         (lambda: AttentionPool2d(2, 8, 2)(torch.rand(1, 4, 2, 2)), r"x must have shape \(B, C=8"),
         (lambda: AttentionPool2d(2, 9, 2), "divisible by heads"),
-        (lambda: GlobalAvgPool(8)(torch.rand(2, 8)), r"x must have shape \(B, C=8, H, W\), got \(2, 8\)"),
+        (lambda: GlobalAvgPool(8)(torch.rand(2, 8)),
+         r"x must have shape \(B, C=8, H, W\), got \(2, 8\)"),
     ],
 )
 def test_bad_input_names_argument_and_shapes(call, match):

@@ -86,7 +86,8 @@ def test_hugging_face_default_eos_id_pools_the_wrong_token():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda e, ids, m: e(ids[0], m[0]), r"input_ids must have shape \(B, L\) \(2 dims\), got \(8,\)"),
+        (lambda e, ids, m: e(ids[0], m[0]),
+         r"input_ids must have shape \(B, L\) \(2 dims\), got \(8,\)"),
         (lambda e, ids, m: e(torch.zeros(2, 40, dtype=torch.long)),
          r"L <= context_length=32\), got \(2, 40\)"),
         (lambda e, ids, m: e(ids + 40, m), r"input_ids must lie in \[0, vocab_size=32\)"),
@@ -95,9 +96,11 @@ def test_hugging_face_default_eos_id_pools_the_wrong_token():
         (lambda e, ids, m: e(ids, m.flip(1)), "right-padded"),
         (lambda e, ids, m: e(ids, eot_index=torch.tensor([1, 2, 3])),
          r"eot_index must have shape \(B,\) = \(2,\), got \(3,\)"),
-        (lambda e, ids, m: e(ids, eot_index=torch.tensor([1, 8])), r"eot_index must lie in \[0, L=8\)"),
+        (lambda e, ids, m: e(ids, eot_index=torch.tensor([1, 8])),
+         r"eot_index must lie in \[0, L=8\)"),
         (lambda e, ids, m: e(ids), "give eot_index or attention_mask"),
-        (lambda e, ids, m: e.forward_features(torch.rand(2, 40, 64)), r"x must have shape \(B, L <= 32"),
+        (lambda e, ids, m: e.forward_features(torch.rand(2, 40, 64)),
+         r"x must have shape \(B, L <= 32"),
     ],
 )
 def test_bad_input_names_argument_and_shapes(call, match):

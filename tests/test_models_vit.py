@@ -65,11 +65,14 @@ def test_output_depends_on_patch_order_through_position_embeddings():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda v: v(torch.rand(3, 64, 64)), r"images must have shape \(B, C=3, H, W\), got \(3, 64, 64\)"),
+        (lambda v: v(torch.rand(3, 64, 64)),
+         r"images must have shape \(B, C=3, H, W\), got \(3, 64, 64\)"),
         (lambda v: v(torch.rand(1, 1, 64, 64)), r"C=3.*got \(1, 1, 64, 64\)"),
-        (lambda v: v(torch.rand(1, 3, 60, 60)), r"divisible by patch_size=8, got \(H, W\) = \(60, 60\)"),
+        (lambda v: v(torch.rand(1, 3, 60, 60)),
+         r"divisible by patch_size=8, got \(H, W\) = \(60, 60\)"),
         (lambda v: v(torch.rand(1, 3, 32, 32)), r"\(B, 3, 64, 64\).*got \(1, 3, 32, 32\)"),
-        (lambda v: v.embed(torch.rand(1, 63, 192)), r"patches must have shape \(B, N=64, P\*P\*C=192\)"),
+        (lambda v: v.embed(torch.rand(1, 63, 192)),
+         r"patches must have shape \(B, N=64, P\*P\*C=192\)"),
         (lambda v: v.pool(torch.rand(1, 65, 32)), r"tokens must have shape \(B, N \+ 1, D=64\)"),
         (lambda v: patchify(torch.rand(3, 16, 16), 8), r"images must have shape \(B, C, H, W\)"),
         (lambda v: unpatchify(torch.rand(1, 5, 192), 8), r"patches must have shape \(B, N=g\*g"),

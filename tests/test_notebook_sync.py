@@ -1,7 +1,8 @@
-"""Every notebooks/NN_slug.md is paired with an NN_slug.ipynb that holds the same cells and no outputs.
+"""Every notebooks/NN_slug.md is paired with an NN_slug.ipynb that holds the same cells and no
+outputs.
 
-The .md (MyST, jupytext) is the source of truth; the .ipynb is what students open and what nbval and the
-book execute. When this test fails, run `make sync` (jupytext --sync) and commit both files.
+The .md (MyST, jupytext) is the source of truth; the .ipynb is what students open and what nbval and
+the book execute. When this test fails, run `make sync` (jupytext --sync) and commit both files.
 """
 
 import json
@@ -26,7 +27,8 @@ def test_there_are_notebooks():
 
 def test_every_ipynb_has_its_md_source():
     orphans = [p.name for p in PAIRED if not p.with_suffix(".md").exists()]
-    assert not orphans, f"{orphans}: .ipynb without a .md source; create it with `jupytext --to md:myst`"
+    assert not orphans, (
+        f"{orphans}: .ipynb without a .md source; create it with `jupytext --to md:myst`")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)

@@ -1,4 +1,5 @@
-"""pyproject.toml, environment.yml, the Makefile and CI agree with each other and with the README."""
+"""pyproject.toml, environment.yml, the Makefile and CI agree with each other and with the
+README."""
 
 import re
 from pathlib import Path

@@ -81,14 +81,16 @@ def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "vlm_course.pretrain", "--out", str(tmp_path / "ddp"),
+           "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "vlm_course.pretrain",
+           "--out", str(tmp_path / "ddp"),
            "--device", "cpu", *FAST]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert main(["--out", str(tmp_path / "single"), "--device", "cpu", *FAST]) == 0
 
     def losses(folder: Path):
-        return [json.loads(ln)["loss"] for ln in (folder / "metrics.jsonl").read_text().splitlines()]
+        return [json.loads(ln)["loss"]
+                for ln in (folder / "metrics.jsonl").read_text().splitlines()]
 
     ddp, single = losses(tmp_path / "ddp"), losses(tmp_path / "single")
     assert len(ddp) == len(single) == 2

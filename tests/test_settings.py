@@ -116,7 +116,8 @@ def test_environment_report_has_the_essentials():
 
 
 def test_import_is_offline_and_light():
-    """Importing the package sets Hugging Face offline and imports neither torch nor transformers."""
+    """Importing the package sets Hugging Face offline and imports neither torch nor
+    transformers."""
     code = (
         "import os, sys\n"
         "for k in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): os.environ.pop(k, None)\n"

@@ -19,7 +19,8 @@ def test_special_ids(tok):
 
 
 def test_round_trip_on_world_captions(tok):
-    batch = ShapeWorld(WorldConfig(caption_noise=0.2, background="mixed")).batch("train", range(100))
+    batch = ShapeWorld(WorldConfig(caption_noise=0.2, background="mixed")).batch(
+        "train", range(100))
     captions = [c for caps in batch.captions for c in caps]
     assert tok.unknown_words(captions) == []
     for cap in captions:

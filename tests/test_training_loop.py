@@ -130,7 +130,8 @@ def test_train_config_errors():
     ("weight_decay", -0.1, "weight_decay must be a finite number >= 0, got -0.1"),
     ("min_lr_ratio", 1.5, r"min_lr_ratio must be a finite number in \[0, 1\], got 1.5"),
     ("min_lr_ratio", -0.1, r"min_lr_ratio must be a finite number in \[0, 1\], got -0.1"),
-    ("grad_clip", 0.0, r"grad_clip must be a finite number > 0 \(or None for no clipping\), got 0.0"),
+    ("grad_clip", 0.0,
+     r"grad_clip must be a finite number > 0 \(or None for no clipping\), got 0.0"),
     ("grad_clip", float("nan"), "grad_clip must be a finite number > 0"),
     ("grad_clip", "1", "grad_clip must be a finite number > 0"),
 ])

@@ -1,4 +1,5 @@
-"""Captions: at least five, true of the scene (except recorded noise), noise at the requested rate."""
+"""Captions: at least five, true of the scene (except recorded noise), noise at the requested
+rate."""
 
 import re
 
@@ -109,7 +110,8 @@ def test_vocabulary_covers_all_captions():
 def test_parse_mentions():
     cfg = WorldConfig()
     assert parse_mentions("a small red circle left of a blue square", cfg) == [
-        {"size": "small", "colour": "red", "shape": "circle"}, {"colour": "blue", "shape": "square"}]
+        {"size": "small", "colour": "red", "shape": "circle"},
+        {"colour": "blue", "shape": "square"}]
     assert parse_mentions("the large star in the centre is cyan", cfg) == [
         {"size": "large", "shape": "star", "colour": "cyan"}]
     assert parse_mentions("there are two objects", cfg) == []

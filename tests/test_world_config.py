@@ -1,4 +1,5 @@
-"""WorldConfig validation: every bad value raises ValueError naming the field and what is allowed."""
+"""WorldConfig validation: every bad value raises ValueError naming the field and what is
+allowed."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""ShapeWorld scenes: shapes, range, determinism (also across processes) and ground-truth consistency."""
+"""ShapeWorld scenes: shapes, range, determinism (also across processes) and ground-truth
+consistency."""
 
 import json
 import subprocess

@@ -84,7 +84,8 @@ def notebooks_dir() -> Path:
 
 
 def available(chapter: Chapter, folder: Path | None = None) -> bool:
-    """True when the chapter's notebook exists in ``folder`` (default: the checkout's notebooks/)."""
+    """True when the chapter's notebook exists in ``folder`` (default: the checkout's
+    notebooks/)."""
     folder = notebooks_dir() if folder is None else folder
     return (folder / f"{chapter.stem}.ipynb").exists()
 

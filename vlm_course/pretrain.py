@@ -142,8 +142,9 @@ def write_run_info(path: Path, history: list[dict], seconds: float, info: dict) 
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m vlm_course.pretrain", description=__doc__.split(
-        "\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m vlm_course.pretrain",
+                                     description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="tiny", help=f"one of {', '.join(sorted(PRESETS))}")
     parser.add_argument("--out", required=True, help="output folder (checkpoints, metrics.jsonl)")
     parser.add_argument("--steps", type=int, help="total optimiser steps (default: the recipe's)")

@@ -97,8 +97,9 @@ def load(name: str, device: str | None = None, root: str | os.PathLike | None = 
     return model
 
 
-def ship(run_dir: str | os.PathLike, name: str, *, command: str, root: str | os.PathLike | None = None,
-         eval_scenes: int = 2000, retrieval_scenes: int = 1000, description: str = "") -> dict:
+def ship(run_dir: str | os.PathLike, name: str, *, command: str,
+         root: str | os.PathLike | None = None, eval_scenes: int = 2000,
+         retrieval_scenes: int = 1000, description: str = "") -> dict:
     """Turn the newest checkpoint of a ``vlm_course.pretrain`` run into a shipped checkpoint + card.
 
     Writes ``<root>/<name>.safetensors`` (model weights only) and ``<root>/<name>.json``; the card's

@@ -78,14 +78,16 @@ def get_device(name: str | None = None):
     if kind == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise ValueError(f"{source}={requested!r} but Apple MPS is not available here; use 'cpu'")
+            raise ValueError(f"{source}={requested!r} but Apple MPS is not available here; "
+                             "use 'cpu'")
     return torch.device(value)
 
 
 def get_scale() -> str:
     """Return the experiment scale: ``"cpu"`` (default, laptop-sized) or ``"gpu"`` (bigger runs).
 
-    Read from ``VLM_COURSE_SCALE``; an unknown value raises ``ValueError`` listing the accepted ones.
+    Read from ``VLM_COURSE_SCALE``; an unknown value raises ``ValueError`` listing the accepted
+    ones.
     """
     value = os.environ.get("VLM_COURSE_SCALE", "cpu").strip().lower() or "cpu"
     if value not in SCALES:

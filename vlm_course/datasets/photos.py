@@ -20,7 +20,8 @@ PHOTOS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_photos(names: tuple[str, ...] | None = None, image_size: int = 64) -> ImageClassificationSet:
+def load_photos(names: tuple[str, ...] | None = None,
+                image_size: int = 64) -> ImageClassificationSet:
     """The photos ``names`` (default: all of :data:`PHOTOS`), centre-cropped and resized.
 
     Returns an :class:`ImageClassificationSet` whose label i is photo i (class names "astronaut",

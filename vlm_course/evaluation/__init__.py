@@ -1,6 +1,6 @@
 """Evaluation (chapter 08): zero-shot classification with prompt ensembles, image–text retrieval.
 
-Modules: :mod:`~vlm_course.evaluation.zeroshot` and :mod:`~vlm_course.evaluation.retrieval`; both work
-with any model implementing the course's VLM interface (``encode_image``, ``encode_text``,
+Modules: :mod:`~vlm_course.evaluation.zeroshot` and :mod:`~vlm_course.evaluation.retrieval`; both
+work with any model implementing the course's VLM interface (``encode_image``, ``encode_text``,
 ``tokenize``, ``logit_scale``).
 """

@@ -1,12 +1,13 @@
-"""Image–text retrieval recall@K with several captions per image (chapter 08; CLIP, Radford et al. 2021).
+"""Image–text retrieval recall@K with several captions per image (chapter 08; CLIP, Radford et al.
+2021).
 
 Protocol (as for COCO / Flickr30k in the survey's retrieval tables): every image has several true
 captions.
 
 * text → image: each caption is a query; it scores a hit at K when its own image is among the K
   images most similar to it.
-* image → text: each image is a query; it scores a hit at K when the *best-ranked* of its captions is
-  among the K most similar captions (any one of its captions counts).
+* image → text: each image is a query; it scores a hit at K when the *best-ranked* of its captions
+  is among the K most similar captions (any one of its captions counts).
 
 Recall@K is the fraction of queries with a hit.  Works with any model implementing the course's VLM
 interface (``encode_image``, ``encode_text``, ``tokenize``).
@@ -83,7 +84,8 @@ def _owner_matrix(text_to_image: torch.Tensor, n_texts: int, n_images: int) -> t
 @torch.no_grad()
 def evaluate_retrieval(model, images: torch.Tensor, captions: Sequence[Sequence[str]],
                        ks: Sequence[int] = (1, 5), batch_size: int = 256) -> dict[str, float]:
-    """Encode ``images`` (N, 3, H, W) and their caption lists with ``model``; return :func:`recall_at_k`.
+    """Encode ``images`` (N, 3, H, W) and their caption lists with ``model``; return
+    :func:`recall_at_k`.
 
     ``captions[i]`` is the list of true captions of image ``i`` (at least one each).  Identical
     sentences are encoded once and count as a true caption of every image that has them (in a

@@ -41,7 +41,8 @@ def eval_mode(model):
 
 def _check_templates(templates: Sequence[str]) -> None:
     if isinstance(templates, str) or len(templates) == 0:
-        raise ValueError(f"templates must be a non-empty list of strings with '{{}}', got {templates!r}")
+        raise ValueError("templates must be a non-empty list of strings with '{}', "
+                         f"got {templates!r}")
     bad = [t for t in templates if "{}" not in t]
     if bad:
         raise ValueError(f"every template needs a '{{}}' placeholder for the class name, got {bad}")
@@ -62,7 +63,8 @@ def ensemble_embeddings(prompt_emb: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def build_classifier(model, classnames: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
-    """Encode ``templates`` × ``classnames`` with ``model`` and return the (K, D) ensemble classifier.
+    """Encode ``templates`` × ``classnames`` with ``model`` and return the (K, D) ensemble
+    classifier.
 
     ``templates`` are format strings with one ``{}`` (e.g. ``"a {} shape"``); with one template this
     is plain prompt engineering, with several it is a prompt ensemble.
@@ -82,7 +84,8 @@ def zeroshot_logits(image_emb: torch.Tensor, classifier: torch.Tensor,
     if image_emb.ndim != 2 or classifier.ndim != 2 or image_emb.shape[1] != classifier.shape[1]:
         raise ValueError(f"image_emb (B,D) and classifier (K,D) must share D, got "
                          f"{tuple(image_emb.shape)} and {tuple(classifier.shape)}")
-    return scale * F.normalize(image_emb.float(), dim=-1) @ F.normalize(classifier.float(), dim=-1).T
+    return (scale * F.normalize(image_emb.float(), dim=-1)
+            @ F.normalize(classifier.float(), dim=-1).T)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:

@@ -2,7 +2,8 @@
 
 Chapter 02 (network architectures); Vaswani et al. 2017, "Attention is all you need".
 
-Shapes: B batch, h heads, N query tokens, M key/value tokens, d head width, D model width (D = h * d).
+Shapes: B batch, h heads, N query tokens, M key/value tokens, d head width, D model width
+(D = h * d).
 
 Masks follow one convention everywhere in the course:
 
@@ -136,7 +137,8 @@ class MultiHeadAttention(nn.Module):
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
         B, N, _ = t.shape
-        return t.reshape(B, N, self.heads, self.head_dim).transpose(1, 2)  # (B, N, D) -> (B, h, N, d)
+        # (B, N, D) -> (B, h, N, d)
+        return t.reshape(B, N, self.heads, self.head_dim).transpose(1, 2)
 
     def forward(
         self,
@@ -162,7 +164,8 @@ class MultiHeadAttention(nn.Module):
             q = F.linear(x, w[:D], None if b is None else b[:D])
             k, v = F.linear(context, w[D:], None if b is None else b[D:]).chunk(2, dim=-1)
         out, weights = attention(
-            self._split_heads(q), self._split_heads(k), self._split_heads(v), attn_mask, need_weights
+            self._split_heads(q), self._split_heads(k), self._split_heads(v), attn_mask,
+            need_weights,
         )
         B, _, N, _ = out.shape
         out = out.transpose(1, 2).reshape(B, N, D)  # (B, h, N, d) -> (B, N, D): heads side by side

@@ -134,7 +134,8 @@ class CLIP(nn.Module):
             raise TypeError(f"config must be a CLIPConfig, got {type(config).__name__}")
         c = config
         if c.image_tower not in IMAGE_TOWERS:
-            raise ValueError(f"config.image_tower must be one of {IMAGE_TOWERS}, got {c.image_tower!r}")
+            raise ValueError(f"config.image_tower must be one of {IMAGE_TOWERS}, "
+                             f"got {c.image_tower!r}")
         if c.vision.output_dim != c.embed_dim or c.text.output_dim != c.embed_dim:
             raise ValueError(f"vision.output_dim ({c.vision.output_dim}) and text.output_dim "
                              f"({c.text.output_dim}) must equal embed_dim ({c.embed_dim})")
@@ -182,8 +183,8 @@ class CLIP(nn.Module):
                      for k in ("input_ids", "attention_mask", "eot_index")]
             features = self.text(*parts)
         else:
-            raise TypeError("tokens must be the dict returned by tokenize() or an input_ids tensor, "
-                            f"got {type(tokens).__name__}")
+            raise TypeError("tokens must be the dict returned by tokenize() or an input_ids "
+                            f"tensor, got {type(tokens).__name__}")
         return F.normalize(features, dim=-1) if normalize else features
 
     def forward(self, images: torch.Tensor, tokens):

@@ -1,4 +1,5 @@
-"""Pooling heads that turn a CNN feature map ``(B, C, H, W)`` into one vector per image ``(B, D_out)``.
+"""Pooling heads that turn a CNN feature map ``(B, C, H, W)`` into one vector per image
+``(B, D_out)``.
 
 Chapter 02 (network architectures).  A plain ResNet (He et al. 2016) ends with global average
 pooling, which forgets *where* things were.  CLIP (Radford et al. 2021) replaces it with attention

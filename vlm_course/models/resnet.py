@@ -192,7 +192,8 @@ class ResNet(nn.Module):
             self.stem = nn.Sequential(
                 nn.Conv2d(cfg.in_channels, w // 2, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(w // 2), nn.ReLU(),
-                nn.Conv2d(w // 2, w // 2, 3, padding=1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(),
+                nn.Conv2d(w // 2, w // 2, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w // 2), nn.ReLU(),
                 nn.Conv2d(w // 2, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
                 nn.AvgPool2d(2),
             )
@@ -238,7 +239,8 @@ class ResNet(nn.Module):
             )
         if isinstance(self.pool, AttentionPool2d) and images.shape[-2:] != (c.image_size,) * 2:
             raise ValueError(
-                f"images must be {c.image_size}x{c.image_size} (attention pooling has a fixed grid):"
+                f"images must be {c.image_size}x{c.image_size} "
+                "(attention pooling has a fixed grid):"
                 f" expected (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
                 f"got {tuple(images.shape)}"
             )

@@ -54,7 +54,8 @@ class TextConfig:
 
     @classmethod
     def tiny(cls, **overrides) -> TextConfig:
-        """Width 64, 2 layers, 4 heads, context 32, 64-d output; pass ``vocab_size=tok.vocab_size``."""
+        """Width 64, 2 layers, 4 heads, context 32, 64-d output; pass
+        ``vocab_size=tok.vocab_size``."""
         return replace(cls(layers=2), **overrides)
 
 
@@ -88,7 +89,8 @@ class TextEncoder(nn.Module):
     def _check_ids(self, input_ids: torch.Tensor) -> None:
         c = self.cfg
         if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must have shape (B, L) (2 dims), got {tuple(input_ids.shape)}")
+            raise ValueError("input_ids must have shape (B, L) (2 dims), "
+                             f"got {tuple(input_ids.shape)}")
         if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
             raise TypeError(f"input_ids must be an integer tensor, got dtype {input_ids.dtype}")
         if input_ids.shape[1] > c.context_length:
@@ -132,11 +134,13 @@ class TextEncoder(nn.Module):
         attention_mask: torch.Tensor | None = None,
         eot_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Position of ``[EOS]`` in each row, ``(B,)`` long (see the class docstring for the order)."""
+        """Position of ``[EOS]`` in each row, ``(B,)`` long (see the class docstring for the
+        order)."""
         B, L = input_ids.shape
         if eot_index is not None:
             if eot_index.shape != (B,):
-                raise ValueError(f"eot_index must have shape (B,) = ({B},), got {tuple(eot_index.shape)}")
+                raise ValueError(f"eot_index must have shape (B,) = ({B},), "
+                                 f"got {tuple(eot_index.shape)}")
             if B and (eot_index.min() < 0 or eot_index.max() >= L):
                 raise ValueError(f"eot_index must lie in [0, L={L}), got {eot_index.tolist()}")
             return eot_index.long()
@@ -160,7 +164,8 @@ class TextEncoder(nn.Module):
         raise ValueError("give eot_index or attention_mask (or set cfg.eos_id) to locate [EOS]")
 
     def pool(self, features: torch.Tensor, eot_index: torch.Tensor) -> torch.Tensor:
-        """Feature at ``eot_index`` ``@ text_projection``: ``(B, L, D), (B,) -> (B, output_dim)``."""
+        """Feature at ``eot_index`` ``@ text_projection``:
+        ``(B, L, D), (B,) -> (B, output_dim)``."""
         rows = torch.arange(features.shape[0], device=features.device)
         return features[rows, eot_index.to(features.device)] @ self.text_projection
 

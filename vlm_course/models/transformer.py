@@ -86,7 +86,8 @@ class ResidualAttentionBlock(nn.Module):
         attn_mask: torch.Tensor | None = None,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Returns ``(x, weights)``; ``weights`` ``(B, h, N, N)`` if ``need_weights`` else ``None``."""
+        """Returns ``(x, weights)``; ``weights`` ``(B, h, N, N)`` if ``need_weights`` else
+        ``None``."""
         if self.norm_first:
             a, weights = self.attn(self.ln_1(x), attn_mask=attn_mask, need_weights=need_weights)
             x = x + a

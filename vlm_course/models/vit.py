@@ -26,7 +26,8 @@ __all__ = ["patchify", "unpatchify", "ViTConfig", "VisionTransformer"]
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """``(B, C, H, W) -> (B, N, P*P*C)``: non-overlapping P x P patches, row-major, channels last."""
+    """``(B, C, H, W) -> (B, N, P*P*C)``: non-overlapping P x P patches, row-major, channels
+    last."""
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, H, W) (4 dims), got {tuple(images.shape)}")
     B, C, H, W = images.shape
@@ -43,7 +44,8 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 def unpatchify(patches: torch.Tensor, patch_size: int, channels: int = 3) -> torch.Tensor:
     """Inverse of :func:`patchify` for a square grid: ``(B, N, P*P*C) -> (B, C, H, W)``."""
     if patches.dim() != 3:
-        raise ValueError(f"patches must have shape (B, N, P*P*C) (3 dims), got {tuple(patches.shape)}")
+        raise ValueError("patches must have shape (B, N, P*P*C) (3 dims), "
+                         f"got {tuple(patches.shape)}")
     B, N, K = patches.shape
     P, C = patch_size, channels
     g = int(round(N**0.5))

@@ -232,7 +232,8 @@ def colour_jitter(
     saturation: float = 0.4,
     hue: float = 0.1,
 ) -> Tensor:
-    """Random brightness, contrast, saturation (factors ``U[1 - s, 1 + s]``) then hue (``U[-h, h]``).
+    """Random brightness, contrast, saturation (factors ``U[1 - s, 1 + s]``) then hue
+    (``U[-h, h]``).
 
     A fixed order, unlike torchvision's random order, so the function is easy to read; a strength
     of 0 leaves that property untouched.
@@ -290,7 +291,8 @@ class AugmentConfig:
 def augment(
     images: Tensor, generator: torch.Generator | None = None, config: AugmentConfig | None = None
 ) -> Tensor:
-    """One random view: crop -> flip -> colour jitter (with probability ``jitter_p``) -> grayscale."""
+    """One random view: crop -> flip -> colour jitter (with probability ``jitter_p``) ->
+    grayscale."""
     images = _check_images(images)
     cfg = config if config is not None else AugmentConfig()
     if not isinstance(cfg, AugmentConfig):

@@ -9,8 +9,9 @@ Scale convention (one for the whole package)
 (``nn.Parameter(torch.tensor(math.log(1 / 0.07)))``).  The functions exponentiate it inside:
 ``logits = exp(logit_scale) * cos(image, text)``.  So ``logit_scale = log(1 / tau)`` for a
 temperature ``tau``, and the multiplier ``exp(logit_scale)`` is capped at 100 by clamping the
-parameter to ``<= log(100)`` after each optimiser step (the training loop does that, never the loss).
-Note that ``open_clip.loss.ClipLoss`` / ``SigLipLoss`` take the *already exponentiated* scale.
+parameter to ``<= log(100)`` after each optimiser step (the training loop does that, never the
+loss).  Note that ``open_clip.loss.ClipLoss`` / ``SigLipLoss`` take the *already exponentiated*
+scale.
 SimCLR's NT-Xent keeps its paper's convention instead: a plain temperature ``tau`` (divide by it).
 
 Embeddings are L2-normalised inside each loss when ``normalize=True`` (the default);

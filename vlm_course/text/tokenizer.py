@@ -24,8 +24,9 @@ SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[SOS]", "[EOS]", "[MASK]", "[UNK]")
 PUNCTUATION: tuple[str, ...] = (",", ".", ":", ";", "!", "?")
 #: Words for zero-shot prompts and the real-image adapters, added by :meth:`Tokenizer.from_world`.
 PROMPT_WORDS: tuple[str, ...] = (
-    "a", "an", "the", "this", "that", "is", "of", "photo", "picture", "image", "drawing", "rendering",
-    "sketch", "toy", "big", "tiny", "bright", "dark", "good", "bad", "clear", "blurry", "close", "up",
+    "a", "an", "the", "this", "that", "is", "of", "photo", "picture", "image", "drawing",
+    "rendering", "sketch", "toy", "big", "tiny", "bright", "dark", "good", "bad", "clear", "blurry",
+    "close", "up",
     "it", "its", "my", "some", "kind", "type", "shape", "object", "colour", "color", "digit",
     "handwritten", "number", "astronaut", "cup", "coffee", "cat", "rocket", "person", "animal",
     "airplane", "automobile", "bird", "deer", "dog", "frog", "horse", "ship", "truck", "car",

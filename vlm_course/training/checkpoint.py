@@ -1,4 +1,5 @@
-"""Checkpoints for the training loop: safetensors for tensors, a small JSON for the rest, atomic writes.
+"""Checkpoints for the training loop: safetensors for tensors, a small JSON for the rest, atomic
+writes.
 
 Chapter 04 (pre-training a tiny CLIP). A checkpoint of step ``s`` in folder ``out`` is two files:
 
@@ -6,7 +7,8 @@ Chapter 04 (pre-training a tiny CLIP). A checkpoint of step ``s`` in folder ``ou
   the optimiser's per-parameter state (AdamW's ``step``, ``exp_avg``, ``exp_avg_sq``) under
   ``optim.{param index}.{name}`` and the RNG states under ``rng.`` (uint8 tensors).
 * ``out/latest.json`` — the pointer: step, file name, its sha256, the model config, the training
-  config, the optimiser's hyper-parameter groups and anything the caller adds (e.g. the data position).
+  config, the optimiser's hyper-parameter groups and anything the caller adds (e.g. the data
+  position).
 
 Writes are atomic (write ``*.tmp`` then ``os.replace``) and ordered tensors-first, pointer-last, so
 a run killed at any instant leaves either the old or the new checkpoint, never half of one.  Nothing
@@ -56,7 +58,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
                             metadata: dict[str, str] | None = None) -> str:
-    """Save ``tensors`` to ``path`` via a temporary file + ``os.replace``; return the file's sha256."""
+    """Save ``tensors`` to ``path`` via a temporary file + ``os.replace``; return the file's
+    sha256."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
@@ -99,11 +102,12 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Modul
                     optimizer: torch.optim.Optimizer | None = None, *,
                     model_config: dict | None = None, extra: dict | None = None,
                     keep: int = 2) -> Path:
-    """Write the checkpoint of ``step`` into ``out_dir`` atomically and return the tensor file's path.
+    """Write the checkpoint of ``step`` into ``out_dir`` atomically and return the tensor file's
+    path.
 
-    ``model_config`` (a plain dict) is stored so that :func:`load_checkpoint` can refuse a checkpoint
-    of another architecture; ``extra`` is any JSON-able dict (training config, data position, ...).
-    Only the newest ``keep`` tensor files are kept.
+    ``model_config`` (a plain dict) is stored so that :func:`load_checkpoint` can refuse a
+    checkpoint of another architecture; ``extra`` is any JSON-able dict (training config, data
+    position, ...).  Only the newest ``keep`` tensor files are kept.
     """
     if not isinstance(step, int) or step < 0:
         raise ValueError(f"step must be a non-negative int, got {step!r}")
@@ -132,7 +136,8 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Modul
 
 
 def read_pointer(out_dir: str | os.PathLike) -> dict:
-    """Read and check ``out_dir/latest.json``; raise :class:`CheckpointError` if absent or broken."""
+    """Read and check ``out_dir/latest.json``; raise :class:`CheckpointError` if absent or
+    broken."""
     path = Path(out_dir) / POINTER
     if not path.exists():
         raise CheckpointError(f"no checkpoint in {str(out_dir)!r}: {POINTER} is missing")
@@ -142,7 +147,8 @@ def read_pointer(out_dir: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint pointer {str(path)!r} is corrupted: {err}") from err
     missing = {"step", "file", "sha256", "model_config"} - set(pointer)
     if missing:
-        raise CheckpointError(f"checkpoint pointer {str(path)!r} lacks the fields {sorted(missing)}")
+        raise CheckpointError(f"checkpoint pointer {str(path)!r} lacks the fields "
+                              f"{sorted(missing)}")
     return pointer
 
 
@@ -178,8 +184,8 @@ def load_checkpoint(out_dir: str | os.PathLike, model: torch.nn.Module,
     if model_config is not None:
         diffs = config_differences(pointer["model_config"], model_config)
         if diffs:
-            raise CheckpointError(f"checkpoint in {str(out_dir)!r} does not match the model config: "
-                                  + "; ".join(diffs))
+            raise CheckpointError(f"checkpoint in {str(out_dir)!r} does not match the model "
+                                  "config: " + "; ".join(diffs))
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as err:
@@ -199,13 +205,15 @@ def load_checkpoint(out_dir: str | os.PathLike, model: torch.nn.Module,
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``model.load_state_dict(state)`` with an error that names missing/unexpected/mis-shaped keys."""
+    """``model.load_state_dict(state)`` with an error that names missing/unexpected/mis-shaped
+    keys."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
               for k in sorted(set(own) & set(state)) if own[k].shape != state[k].shape]
     if missing or unexpected or shapes:
-        raise CheckpointError(f"weights in {source!r} do not match the model: missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}, shape mismatches {shapes[:5]}")
+        raise CheckpointError(f"weights in {source!r} do not match the model: "
+                              f"missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                              f"shape mismatches {shapes[:5]}")
     model.load_state_dict(state)

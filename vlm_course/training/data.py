@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 def scene_indices(step: int, batch_size: int, rank: int = 0, world_size: int = 1) -> range:
     """Scene indices of ``rank``'s share of the global batch of ``step`` (a ``range``)."""
     if step < 0 or batch_size < 1:
-        raise ValueError(f"need step >= 0 and batch_size >= 1, got step={step}, batch_size={batch_size}")
+        raise ValueError("need step >= 0 and batch_size >= 1, "
+                         f"got step={step}, batch_size={batch_size}")
     if world_size < 1 or not 0 <= rank < world_size or batch_size % world_size:
         raise ValueError(f"batch_size={batch_size} must split evenly over world_size={world_size} "
                          f"and rank must be in [0, world_size), got rank={rank}")

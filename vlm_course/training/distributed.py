@@ -121,7 +121,8 @@ def distributed_clip_loss(
 
     Args:
         image_features, text_features: ``(B, D)`` float, this rank's shard, paired by row.
-        logit_scale: **log-space** scale (as in :func:`vlm_course.objectives.contrastive.clip_loss`).
+        logit_scale: **log-space** scale (as in
+            :func:`vlm_course.objectives.contrastive.clip_loss`).
         local_loss: ``True``: this rank's ``B`` rows against all ``W * B`` columns, targets
             ``arange(B) + rank * B``; the returned value is this rank's share, and the mean over
             ranks equals the single-process loss on the concatenated batch.  ``False``: every rank

@@ -61,7 +61,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"TrainConfig.{name} must be an int >= {low}"
-                                 + (" (contrastive needs negatives)" if name == "batch_size" else "")
+                                 + (" (contrastive needs negatives)"
+                                    if name == "batch_size" else "")
                                  + f", got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"TrainConfig.seed must be an int, got {self.seed!r}")
@@ -92,7 +93,8 @@ def _autocast(device: torch.device):
 
 
 def clamp_logit_scale(model: torch.nn.Module, max_value: float = CLIP_MAX_LOGIT_SCALE) -> None:
-    """Clamp the log-space ``logit_scale`` parameter in place to ``<= max_value`` (CLIP's cap 100)."""
+    """Clamp the log-space ``logit_scale`` parameter in place to ``<= max_value`` (CLIP's cap
+    100)."""
     with torch.no_grad():
         unwrap(model).logit_scale.clamp_(max=max_value)
 
@@ -146,7 +148,8 @@ def evaluate(model, world, *, split: str = "val", n: int = 256, batch_size: int 
         images, tokens = clip_batch_at(world, bare.tokenize, range(start, start + size),
                                        seed=seed, split=split)
         image_emb, text_emb, logit_scale = bare(images.to(device), _to(tokens, device))
-        losses.append(float(loss_fn(image_emb.float(), text_emb.float(), logit_scale.float())) * size)
+        losses.append(
+            float(loss_fn(image_emb.float(), text_emb.float(), logit_scale.float())) * size)
         sim = image_emb.float() @ text_emb.float().T
         hits += int((sim.argmax(dim=1) == torch.arange(size, device=device)).sum())
         count += size
@@ -247,8 +250,9 @@ def train(model, world, config: TrainConfig, out_dir: str | Path | None = None, 
             bad_in_a_row += 1
             skipped += 1
             if bad_in_a_row >= config.max_bad_steps:
-                raise FloatingPointError(f"loss or gradient was not finite for {bad_in_a_row} steps "
-                                         f"in a row (last at step {step}, loss {result['loss']}); "
+                raise FloatingPointError(f"loss or gradient was not finite for {bad_in_a_row} "
+                                         f"steps in a row (last at step {step}, "
+                                         f"loss {result['loss']}); "
                                          "lower the learning rate or check the data")
         record = {"step": step, "loss": result["loss"], "lr": lr,
                   "logit_scale": float(bare.logit_scale.detach().exp()),

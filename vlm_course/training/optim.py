@@ -1,7 +1,7 @@
 """AdamW with weight-decay groups and the warmup + cosine learning-rate schedule (chapter 04).
 
-CLIP (Radford et al., 2021) trains with AdamW, decoupled weight decay applied to weight matrices only,
-and a cosine schedule after a linear warmup.  Parameters that are *not* decayed: every 0-d/1-d
+CLIP (Radford et al., 2021) trains with AdamW, decoupled weight decay applied to weight matrices
+only, and a cosine schedule after a linear warmup.  Parameters that are *not* decayed: every 0-d/1-d
 tensor (LayerNorm/BatchNorm scales and shifts, biases, the learnable ``logit_scale``), and embedding
 tables (token, position and class embeddings), which follow open_clip's convention.
 """
@@ -17,7 +17,8 @@ NO_DECAY_NAME_PARTS = ("embedding", "embed", "logit_scale", "class_token", "cls_
 
 
 def decays(name: str, param: torch.Tensor) -> bool:
-    """True when the parameter called ``name`` should receive weight decay (a weight matrix/kernel)."""
+    """True when the parameter called ``name`` should receive weight decay (a weight
+    matrix/kernel)."""
     if param.ndim < 2:
         return False
     lowered = name.lower()
@@ -44,11 +45,13 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.1,
-                    betas: tuple[float, float] = (0.9, 0.98), eps: float = 1e-6) -> torch.optim.AdamW:
+                    betas: tuple[float, float] = (0.9, 0.98),
+                    eps: float = 1e-6) -> torch.optim.AdamW:
     """AdamW over :func:`param_groups` (CLIP's betas (0.9, 0.98) and eps 1e-6 by default)."""
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr}")
-    groups = [{k: v for k, v in g.items() if k != "names"} for g in param_groups(model, weight_decay)]
+    groups = [{k: v for k, v in g.items() if k != "names"}
+              for g in param_groups(model, weight_decay)]
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
 
 
@@ -61,7 +64,8 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int,
     needs no scheduler state.
     """
     if total_steps <= 0 or warmup_steps < 0:
-        raise ValueError(f"need total_steps > 0 and warmup_steps >= 0, got {total_steps}, {warmup_steps}")
+        raise ValueError("need total_steps > 0 and warmup_steps >= 0, "
+                         f"got {total_steps}, {warmup_steps}")
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     span = max(1, total_steps - warmup_steps)

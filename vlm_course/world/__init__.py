@@ -23,7 +23,7 @@ from .splits import CLOSED_SPLITS, SPLITS
 from .world import LABEL_KEYS, SceneBatch, ShapeWorld
 
 __all__ = [
-    "COLOUR_LIBRARY", "CLOSED_SPLITS", "LABEL_KEYS", "POSITION_NAMES", "SHAPE_LIBRARY", "SIZE_NAMES",
-    "SPLITS", "SceneBatch", "ShapeWorld", "ShapeWorldDataset", "ShapeWorldStream", "WorldConfig",
-    "caption_vocabulary", "collate_scenes", "default_heldout", "parse_mentions",
+    "COLOUR_LIBRARY", "CLOSED_SPLITS", "LABEL_KEYS", "POSITION_NAMES", "SHAPE_LIBRARY",
+    "SIZE_NAMES", "SPLITS", "SceneBatch", "ShapeWorld", "ShapeWorldDataset", "ShapeWorldStream",
+    "WorldConfig", "caption_vocabulary", "collate_scenes", "default_heldout", "parse_mentions",
 ]

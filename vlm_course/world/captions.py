@@ -65,7 +65,8 @@ def _relation(a: dict, b: dict, rng: random.Random) -> str:
 
 
 def _candidates(objects: list[dict], textured: bool, rng: random.Random) -> list[list[list[Word]]]:
-    """Caption candidates grouped by kind: attributes, position, count/list, relation, background."""
+    """Caption candidates grouped by kind: attributes, position, count/list, relation,
+    background."""
     o = objects[0]
     n = len(objects)
     other = rng.randrange(n)
@@ -97,7 +98,8 @@ def _candidates(objects: list[dict], textured: bool, rng: random.Random) -> list
     if n >= 2:
         for a, b in ((0, 1), (1, 0)) + (((0, 2), (2, 1)) if n >= 3 else ()):
             rel = _relation(objects[a], objects[b], rng)
-            relation.append(_phrase(objects[a], a, "sc") + _plain(rel) + _phrase(objects[b], b, "c"))
+            relation.append(_phrase(objects[a], a, "sc") + _plain(rel)
+                            + _phrase(objects[b], b, "c"))
     bg = "a textured background" if textured else "a black background"
     backdrop = [
         _phrase(o, 0, "sc") + _plain(f"on {bg}"),
@@ -122,7 +124,8 @@ def fix_articles(text: str) -> str:
 
 
 def render_words(words: list[Word]) -> str:
-    """Join words into a caption: articles agree with the next word ("an orange ..."), commas attach."""
+    """Join words into a caption: articles agree with the next word ("an orange ..."), commas
+    attach."""
     text = fix_articles(" ".join([w for w, _ in words]))
     return text.replace(" ,", ",").replace(" :", ":")
 

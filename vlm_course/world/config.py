@@ -1,8 +1,8 @@
 """ShapeWorld configuration: the vocabulary, the canvas and the held-out compositions.
 
-Chapter 03 (datasets) introduces ShapeWorld, the course's embedded image-text world (COURSE_DESIGN §5).
-:class:`WorldConfig` is a frozen dataclass; every field is validated in ``__post_init__`` and a bad
-value raises ``ValueError`` naming the field and the allowed values.
+Chapter 03 (datasets) introduces ShapeWorld, the course's embedded image-text world
+(COURSE_DESIGN §5).  :class:`WorldConfig` is a frozen dataclass; every field is validated in
+``__post_init__`` and a bad value raises ``ValueError`` naming the field and the allowed values.
 
 The vocabulary (``shapes``, ``colours``) is drawn from two libraries, :data:`SHAPE_LIBRARY` and
 :data:`COLOUR_LIBRARY`; class ids index ``cfg.shapes`` / ``cfg.colours`` in the order given, so
@@ -55,7 +55,8 @@ CANVAS_RANGE = (32, 128)
 MAX_OBJECTS = len(POSITION_NAMES)
 
 
-def default_heldout(colours: tuple[str, ...], shapes: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def default_heldout(colours: tuple[str, ...],
+                    shapes: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """A "shifted diagonal" of colour-shape pairs: colour i is held out with shape (i + 2) mod S.
 
     With as many colours as shapes (8 x 8 by default) every colour and every shape occurs in exactly
@@ -86,7 +87,8 @@ class WorldConfig:
         0 < small < large <= 0.5 - 1.5 / canvas (an object plus its one-pixel anti-aliasing ramp
         stays inside its cell), and small * canvas / 3 >= 3 pixels.
     background: "plain" (black), "textured" (dark random stripes/blobs) or "mixed" (per scene).
-    caption_noise: probability in [0, 1] that a caption has one attribute word replaced by a wrong one.
+    caption_noise: probability in [0, 1] that a caption has one attribute word replaced by a
+        wrong one.
     n_captions: captions per scene, 5..8 (COCO has 5 per image).
     heldout: colour-shape pairs never shown in train/val (images or captions); ``None`` means
         :func:`default_heldout`. Every colour and shape must still occur in some allowed pair.
@@ -149,8 +151,8 @@ class WorldConfig:
             and scale[0] < scale[1]
         )
         if not ok:
-            raise _fail("size_scale", "(small, large) fractions of a cell with 0 < small < large < 0.5",
-                        scale)
+            raise _fail("size_scale",
+                        "(small, large) fractions of a cell with 0 < small < large < 0.5", scale)
         object.__setattr__(self, "size_scale", (float(scale[0]), float(scale[1])))
         largest = 0.5 - 1.5 / self.canvas
         if scale[1] > largest:

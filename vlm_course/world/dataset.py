@@ -210,7 +210,8 @@ class ShapeWorldStream(IterableDataset):
                 raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
         if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 1):
             raise ValueError(f"num_samples: expected None or an int >= 1, got {num_samples!r}")
-        self.split, self.batch_size, self.num_samples, self.start = split, batch_size, num_samples, start
+        self.split, self.batch_size, self.num_samples, self.start = (
+            split, batch_size, num_samples, start)
         self.tokenizer, self.context_length, self.masks = tokenizer, context_length, masks
         self.caption = _check_caption(caption, self.world.cfg.n_captions)
         if rank is not None and world_size is not None:

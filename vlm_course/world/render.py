@@ -10,7 +10,8 @@ Chapter 03 (datasets). Rendering has two stages:
    of them into the (B, 3, H, W) canvas with a single ``index_add_``; no Python loop over scenes.
 
 Objects sit in different grid cells and, with their one-pixel edge ramp, stay inside their cell, so
-they never overlap: every object is fully visible and an instance mask is exactly what one sees of it.
+they never overlap: every object is fully visible and an instance mask is exactly what one sees of
+it.
 
 Outputs (all torch, CPU):
 
@@ -109,7 +110,8 @@ N_TEXTURES = 16
 
 
 def texture_bank(canvas: int) -> Tensor:
-    """(16, H, W) float32 patterns in [0, 1]: stripes at 8 angles and 8 blob fields (fixed formulas)."""
+    """(16, H, W) float32 patterns in [0, 1]: stripes at 8 angles and 8 blob fields (fixed
+    formulas)."""
     if canvas not in _TEXTURE_CACHE:
         t = (torch.arange(canvas, dtype=torch.float32) + 0.5) / canvas
         y, x = t[:, None], t[None, :]
@@ -117,7 +119,8 @@ def texture_bank(canvas: int) -> Tensor:
         for k in range(8):
             a = k * math.pi / 8
             freq = 4.0 + 2.0 * (k % 3)
-            bank.append(0.5 + 0.5 * torch.sin(2 * math.pi * freq * (x * math.cos(a) + y * math.sin(a))))
+            bank.append(0.5 + 0.5 * torch.sin(
+                2 * math.pi * freq * (x * math.cos(a) + y * math.sin(a))))
         for k in range(8):
             fx, fy = 2.0 + k % 4, 2.0 + (k * 3) % 5
             blob = torch.sin(2 * math.pi * fx * x + k) * torch.cos(2 * math.pi * fy * y + 0.5 * k)
@@ -146,7 +149,8 @@ def background(cfg: WorldConfig, spec: SceneSpec) -> Tensor | None:
 
 
 def render(cfg: WorldConfig, spec: SceneSpec, with_masks: bool = True) -> Rendered:
-    """Render B scenes; ``with_masks=False`` skips masks and boxes (the fast path for pre-training)."""
+    """Render B scenes; ``with_masks=False`` skips masks and boxes (the fast path for
+    pre-training)."""
     B, M = spec.shape.shape
     H = W = cfg.canvas
     bank = sprite_bank(cfg)
@@ -190,9 +194,11 @@ def render(cfg: WorldConfig, spec: SceneSpec, with_masks: bool = True) -> Render
     inside = bank.inside[sprite_t].view(-1)  # (n * P * P,) bool
     pix_in = pix.view(-1)[inside]
     inst = torch.zeros(B * H * W, dtype=torch.long)
-    inst.index_put_((pix_in,), torch.from_numpy(slot + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
+    inst.index_put_((pix_in,),
+                    torch.from_numpy(slot + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
     semantic = torch.zeros(B * H * W, dtype=torch.long)
-    semantic.index_put_((pix_in,), torch.from_numpy(shape + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
+    semantic.index_put_((pix_in,),
+                        torch.from_numpy(shape + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
 
     boxes = torch.zeros(B, M, 4)
     offset = torch.cat([ox, oy, ox, oy], 1)  # (n, 4)

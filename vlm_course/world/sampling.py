@@ -69,7 +69,8 @@ def check_indices(indices) -> np.ndarray:
         raise TypeError(f"indices: expected a 1-D sequence of ints, got dtype {arr.dtype}, "
                         f"shape {arr.shape}")
     if arr.size and (arr.min() < 0 or arr.max() >= 2**48):
-        raise ValueError(f"indices: expected ints in [0, 2**48), got min {arr.min()}, max {arr.max()}")
+        raise ValueError("indices: expected ints in [0, 2**48), "
+                         f"got min {arr.min()}, max {arr.max()}")
     return arr.astype(np.int64)
 
 
@@ -80,9 +81,9 @@ class SceneSpec:
     Slots ``k < n_objects[b]`` are real objects; the others hold -1 (ids) or 0 (floats).
     ``shape``, ``colour``, ``size``, ``cell``: (B, M) int64 ids into cfg.shapes / cfg.colours /
     cfg.sizes / cfg.positions. ``cx``, ``cy``, ``radius``: (B, M) float32 pixels (x right, y down,
-    pixel centres at integer + 0.5; centres are multiples of 1/SUBPIXEL). ``textured``: (B,) bool. ``texture``: (B, 6) float64 uniforms
-    for the background pattern. ``keys``: (B,) uint64 scene keys. ``held``: (B, M) bool, the object
-    is a held-out composition.
+    pixel centres at integer + 0.5; centres are multiples of 1/SUBPIXEL). ``textured``: (B,) bool.
+    ``texture``: (B, 6) float64 uniforms for the background pattern. ``keys``: (B,) uint64 scene
+    keys. ``held``: (B, M) bool, the object is a held-out composition.
     """
 
     split: str

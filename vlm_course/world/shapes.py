@@ -51,7 +51,8 @@ def _polygon(x: Tensor, y: Tensor, angles: tuple[float, ...], apothem: float) ->
     return d - apothem
 
 
-_TRI = tuple(math.pi / 2 + k * 2 * math.pi / 3 for k in range(3))  # normals: down, up-left, up-right
+# normals: down, up-left, up-right
+_TRI = tuple(math.pi / 2 + k * 2 * math.pi / 3 for k in range(3))
 _HEX = tuple(k * math.pi / 3 for k in range(6))
 
 

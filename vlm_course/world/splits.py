@@ -2,9 +2,9 @@
 
 Chapter 03 (datasets), used again in chapter 08 (zero-shot) for compositional generalisation.
 
-=========  ============================================================================================
+=========  =========================================================================================
 split      which colour-shape compositions its objects use
-=========  ============================================================================================
+=========  =========================================================================================
 train      only the allowed pairs (never a pair in ``cfg.heldout``), in images and in captions
 val        like train (an in-distribution validation split), but an independent stream of scenes
 test       the primary object (object 0) is a held-out pair with probability
@@ -12,10 +12,10 @@ test       the primary object (object 0) is a held-out pair with probability
            use any of the pairs. So about half the test scenes show a novel composition.
 heldout    the primary object is always a held-out pair; the others use any pair (a pure
            compositional-generalisation test set)
-=========  ============================================================================================
+=========  =========================================================================================
 
-Each split is its own deterministic stream of scenes: ``(seed, split, index)`` is hashed with the split
-name, so train scene 5 and test scene 5 are unrelated draws.
+Each split is its own deterministic stream of scenes: ``(seed, split, index)`` is hashed with the
+split name, so train scene 5 and test scene 5 are unrelated draws.
 """
 
 from __future__ import annotations

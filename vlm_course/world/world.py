@@ -136,7 +136,8 @@ class ShapeWorld:
         """
         c = self.cfg
         if not 1 <= len(objects) <= len(c.positions):
-            raise ValueError(f"objects: expected 1..{len(c.positions)} object dicts, got {len(objects)}")
+            raise ValueError(f"objects: expected 1..{len(c.positions)} object dicts, "
+                             f"got {len(objects)}")
         ids = {"shape": c.shapes, "colour": c.colours, "size": c.sizes, "position": c.positions}
         rows = []
         for k, obj in enumerate(objects):
@@ -150,7 +151,8 @@ class ShapeWorld:
         arr = np.array(rows, dtype=np.int64)[None]  # (1, M, 4): shape, colour, size, cell
         cells = arr[0, :, 3]
         if len(set(cells.tolist())) != len(cells):
-            raise ValueError(f"objects: expected distinct positions, got {[o['position'] for o in objects]}")
+            raise ValueError("objects: expected distinct positions, "
+                             f"got {[o['position'] for o in objects]}")
         side = c.canvas / 3.0
         cx = ((cells % 3 + 0.5) * side * SUBPIXEL).round() / SUBPIXEL
         cy = ((cells // 3 + 0.5) * side * SUBPIXEL).round() / SUBPIXEL
@@ -197,7 +199,8 @@ class ShapeWorld:
                     "position": c.positions[cell], "shape_id": s, "colour_id": col, "size_id": z,
                     "cell": cell, "row": cell // 3, "col": cell % 3,
                     "center": (float(spec.cx[b, k]), float(spec.cy[b, k])),
-                    "radius": float(spec.radius[b, k]), "box": None if boxes is None else boxes[b, k].tolist(),
+                    "radius": float(spec.radius[b, k]),
+                    "box": None if boxes is None else boxes[b, k].tolist(),
                     "heldout": bool(spec.held[b, k]),
                 })
             rows.append(objs)
