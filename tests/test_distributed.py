@@ -74,8 +74,14 @@ def _mark_done(init_file: str, rank: int) -> None:
     (Path(init_file).parent / f"rank{rank}.done").write_text("ok")
 
 
-def _all_ranks_done(folder: Path, world: int) -> bool:
+def _run_on_ranks(worker, folder: Path, world: int = 2) -> bool:
+    """Run ``worker(rank, world, init_file)`` on ``world`` gloo processes; True if all finished."""
+    mp.spawn(worker, args=(world, str(folder / "rendezvous")), nprocs=world, join=True)
     return all((folder / f"rank{r}.done").exists() for r in range(world))
+
+
+needs_gloo = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="no gloo")
 
 
 def _worker(rank: int, world: int, init_file: str) -> None:
@@ -120,10 +126,9 @@ def _worker(rank: int, world: int, init_file: str) -> None:
         dist.destroy_process_group()
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
+@needs_gloo
 def test_two_processes_match_one_process(tmp_path):
-    mp.spawn(_worker, args=(2, str(tmp_path / "rendezvous")), nprocs=2, join=True)
-    assert _all_ranks_done(tmp_path, 2), "a worker returned without running all its checks"
+    assert _run_on_ranks(_worker, tmp_path), "a worker returned without running all its checks"
 
 
 def test_single_process_falls_back_to_plain_loss():
@@ -169,7 +174,7 @@ def _loss_mean_worker(rank: int, world: int, init_file: str) -> None:
         dist.destroy_process_group()
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
+@needs_gloo
 def test_logged_loss_mean_stays_collective_when_one_rank_is_not_finite(tmp_path):
-    mp.spawn(_loss_mean_worker, args=(2, str(tmp_path / "rendezvous")), nprocs=2, join=True)
-    assert _all_ranks_done(tmp_path, 2), "a worker returned without running all its checks"
+    assert _run_on_ranks(_loss_mean_worker, tmp_path), (
+        "a worker returned without running all its checks")
