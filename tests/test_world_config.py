@@ -67,4 +67,4 @@ def test_custom_vocabulary_and_heldout():
     assert WorldConfig(heldout=()).heldout == ()
     assert cfg.replace(seed=3).seed == 3 and cfg.replace(seed=3).shapes == cfg.shapes
     assert WorldConfig.tiny().canvas == 32
-    assert WorldConfig().as_dict()["canvas"] == 64
+    assert WorldConfig().to_dict()["canvas"] == 64

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from vlm_course.world.captions import fix_articles
+from vlm_course.text.articles import fix_articles
 
 
 @dataclass(eq=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vlm_course.world.captions import fix_articles
+from vlm_course.text.articles import fix_articles
 
 from .image_set import ImageClassificationSet, to_square
 

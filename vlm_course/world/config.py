@@ -213,6 +213,35 @@ class WorldConfig:
         """RGB in [0, 1] for each colour in :attr:`colours` (same order)."""
         return tuple(COLOUR_LIBRARY[c] for c in self.colours)
 
-    def as_dict(self) -> dict:
-        """The init fields as a plain dict (JSON-friendly), e.g. for a checkpoint card."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+    def to_dict(self) -> dict:
+        """The init fields as a plain JSON-friendly dict (lists for tuples), e.g. for a checkpoint
+        card; :meth:`from_dict` is its inverse."""
+        def plain(value):
+            return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WorldConfig:
+        """Rebuild a config written by :meth:`to_dict` (a checkpoint card, ``run.json``).
+
+        JSON lists become tuples (``heldout`` a tuple of pairs).  Every field is validated again.
+
+        Raises:
+            TypeError: ``d`` is not a dict.
+            ValueError: ``d`` has a key that is not a WorldConfig field (the unknown keys and the
+                known fields are listed), or a value :class:`WorldConfig` rejects.
+        """
+        if not isinstance(d, dict):
+            raise TypeError(f"d must be a dict of WorldConfig fields, got {type(d).__name__}")
+        known = [f.name for f in fields(cls) if f.init]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"d: unknown WorldConfig fields {unknown}; known fields: {known}")
+        values = dict(d)
+        for key, value in values.items():
+            if key == "heldout" and value is not None:
+                values[key] = tuple(tuple(p) if isinstance(p, list) else p for p in value)
+            elif isinstance(value, list):
+                values[key] = tuple(value)
+        return cls(**values)
