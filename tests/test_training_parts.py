@@ -14,7 +14,7 @@ from vlm_course.training.checkpoint import (
     save_checkpoint,
     sha256_of,
 )
-from vlm_course.training.data import choose_captions, scene_indices
+from vlm_course.training.data import scene_indices
 from vlm_course.training.optim import build_optimizer, lr_at, param_groups
 
 
@@ -54,15 +54,20 @@ def test_lr_schedule_warmup_then_cosine():
         lr_at(0, 1.0, 10, 0)
 
 
-def test_scene_indices_and_captions_are_pure_functions():
+def test_scene_indices_shard_the_global_batch():
     assert scene_indices(3, 8) == range(24, 32)
     assert list(scene_indices(3, 8, rank=1, world_size=2)) == list(range(28, 32))
-    with pytest.raises(ValueError, match="world_size"):
+    shards = [i for r in range(4) for i in scene_indices(5, 8, rank=r, world_size=4)]
+    assert shards == list(scene_indices(5, 8))        # the ranks together: the whole batch
+    with pytest.raises(ValueError, match="batch_size=7 must split evenly over world_size=2"):
         scene_indices(0, 7, rank=0, world_size=2)
-    caps = [["a", "b", "c"]] * 4
-    first = choose_captions(caps, [0, 1, 2, 3], seed=0, split="train")
-    assert first == choose_captions(caps, [0, 1, 2, 3], seed=0, split="train")
-    assert choose_captions(caps[:2], [2, 3], seed=0, split="train") == first[2:]
+    with pytest.raises(ValueError, match=r"rank must be an int in \[0, world_size=2\), got 2"):
+        scene_indices(0, 8, rank=2, world_size=2)
+    for name, kwargs in (("step", {"step": -1}), ("batch_size", {"batch_size": 0}),
+                         ("world_size", {"world_size": 0})):
+        args = {"step": 0, "batch_size": 8, **kwargs}
+        with pytest.raises(ValueError, match=f"{name} must be an int >= "):
+            scene_indices(**args)
 
 
 def _trained_toy(steps=3):
