@@ -6,17 +6,22 @@ import math
 import pytest
 import torch
 
-from vlm_course.models.clip import CLIP, PRESETS, CLIPConfig
+from vlm_course.models.clip import CLIP, CLIPConfig
 from vlm_course.models.resnet import ResNetConfig
 from vlm_course.models.text_encoder import TextConfig
 from vlm_course.models.vit import ViTConfig
 from vlm_course.objectives.contrastive import clip_loss
+from vlm_course.recipes.clip import PRESETS, shapeworld_vocab
+from vlm_course.world import WorldConfig
+
+VOCAB = shapeworld_vocab(WorldConfig())  # the tokenizer words of the default ShapeWorld
 
 
 def small_config(**kw) -> CLIPConfig:
-    return CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=1,
-                                              heads=2),
-                                TextConfig(width=16, layers=1, heads=2, context_length=24), **kw)
+    return CLIPConfig.build(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=1,
+                                          heads=2),
+                            TextConfig(width=16, layers=1, heads=2, context_length=24), VOCAB,
+                            **kw)
 
 
 CAPTIONS = ["a red circle", "a large blue square", "a green star left of a white ring",
@@ -61,12 +66,12 @@ def test_every_parameter_gets_a_gradient_and_determinism():
 
 
 def test_resnet_tower_and_presets():
-    cfg = CLIPConfig.for_world(16, ResNetConfig.tiny(image_size=32, width=8, heads=2),
-                               TextConfig(width=16, layers=1, heads=2), image_tower="resnet")
+    cfg = CLIPConfig.build(16, ResNetConfig.tiny(image_size=32, width=8, heads=2),
+                           TextConfig(width=16, layers=1, heads=2), VOCAB, image_tower="resnet")
     model = CLIP(cfg)
     assert model.encode_image(torch.rand(2, 3, 32, 32)).shape == (2, 16)
     assert {"tiny", "small"} <= set(PRESETS)
-    tiny = CLIP(CLIPConfig.tiny())
+    tiny = CLIP(CLIPConfig.tiny(VOCAB))
     n = sum(p.numel() for p in tiny.parameters())
     assert 50_000 < n < 2_000_000                 # a few MB of fp32 weights at most
 
@@ -74,7 +79,7 @@ def test_resnet_tower_and_presets():
 def test_config_round_trip_through_json_dict():
     import json
 
-    for cfg in (small_config(), CLIPConfig.tiny_resnet()):
+    for cfg in (small_config(), CLIPConfig.tiny_resnet(VOCAB)):
         back = CLIPConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
         assert back == cfg
 
@@ -91,6 +96,12 @@ def test_errors_name_the_problem():
         CLIP(dataclasses.replace(cfg, image_tower="mlp"))
     with pytest.raises(ValueError, match="image_tower"):
         CLIPConfig.from_dict({**cfg.to_dict(), "image_tower": "mlp"})
+    with pytest.raises(ValueError, match="vocab must be a non-empty sequence of words"):
+        CLIPConfig.tiny(())
+    with pytest.raises(ValueError, match="config.vocab is empty"):
+        CLIP(dataclasses.replace(cfg, vocab=()))
+    with pytest.raises(ValueError, match="d lacks 'vocab'"):
+        CLIPConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "vocab"})
     model = CLIP(cfg)
     with pytest.raises(TypeError, match="images"):
         model.encode_image(torch.zeros(2, 3, 32, 32, dtype=torch.long))

@@ -15,7 +15,7 @@ A shipped checkpoint is made in two commands (the card records both)::
 
     python -m vlm_course.cli clip --preset tiny --out runs/tiny
     python -c "from vlm_course import pretrained; pretrained.ship('runs/tiny',
-        'clip_tiny_shapeworld', command='python -m vlm_course.cli clip --preset tiny --out runs/tiny')"
+        'clip_tiny_shapeworld', command='python -m vlm_course.cli clip --preset tiny ...')"
 
 From Python (notebook 04): ``model, history = run("clip", "tiny", steps=60, batch_size=64)``.
 """
@@ -86,7 +86,8 @@ def run(recipe: str = "clip", preset: str = "tiny", *, steps: int | None = None,
         PermissionError: ``out_dir`` is not writable.
         CheckpointError: ``out_dir`` already holds a checkpoint and ``resume`` is False, or the
             checkpoint to resume is missing, corrupted or of another config.
-        FloatingPointError: the loss stayed non-finite (see :func:`~vlm_course.training.loop.train`).
+        FloatingPointError: the loss stayed non-finite (see
+            :func:`~vlm_course.training.loop.train`).
     """
     from vlm_course.world import ShapeWorld
 

@@ -85,7 +85,8 @@ class ClipBatches:
         if isinstance(world, WorldConfig):
             world = ShapeWorld(world)
         if not isinstance(world, ShapeWorld):
-            raise TypeError(f"world must be a ShapeWorld or WorldConfig, got {type(world).__name__}")
+            raise TypeError("world must be a ShapeWorld or WorldConfig, got "
+                            f"{type(world).__name__}")
         if not callable(tokenize):
             raise TypeError(f"tokenize must be callable, got {type(tokenize).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:

@@ -75,7 +75,8 @@ class SimCLRBatches:
         if isinstance(world, WorldConfig):
             world = ShapeWorld(world)
         if not isinstance(world, ShapeWorld):
-            raise TypeError(f"world must be a ShapeWorld or WorldConfig, got {type(world).__name__}")
+            raise TypeError("world must be a ShapeWorld or WorldConfig, got "
+                            f"{type(world).__name__}")
         augment = AugmentConfig() if augment is None else augment
         if not isinstance(augment, AugmentConfig):
             raise TypeError(f"augment must be an AugmentConfig, got {type(augment).__name__}")

@@ -6,7 +6,7 @@
 Modules: ``config`` (WorldConfig, vocabularies), ``shapes`` (signed distance functions),
 ``sampling`` (deterministic scenes from (seed, split, index)), ``render`` (batched rendering, masks,
 boxes), ``captions`` (templates, noise, phrase parser), ``splits`` (train/val/test/heldout),
-``world`` (ShapeWorld, SceneBatch), ``dataset`` (map-style dataset, sharded stream, collate).
+``world`` (ShapeWorld, SceneBatch, pairs), ``dataset`` (map-style dataset, collate).
 """
 
 from .captions import caption_vocabulary, parse_mentions
@@ -18,12 +18,12 @@ from .config import (
     WorldConfig,
     default_heldout,
 )
-from .dataset import ShapeWorldDataset, ShapeWorldStream, collate_scenes
+from .dataset import ShapeWorldDataset, collate_scenes
 from .splits import CLOSED_SPLITS, SPLITS
 from .world import LABEL_KEYS, SceneBatch, ShapeWorld
 
 __all__ = [
     "COLOUR_LIBRARY", "CLOSED_SPLITS", "LABEL_KEYS", "POSITION_NAMES", "SHAPE_LIBRARY",
-    "SIZE_NAMES", "SPLITS", "SceneBatch", "ShapeWorld", "ShapeWorldDataset", "ShapeWorldStream",
+    "SIZE_NAMES", "SPLITS", "SceneBatch", "ShapeWorld", "ShapeWorldDataset",
     "WorldConfig", "caption_vocabulary", "collate_scenes", "default_heldout", "parse_mentions",
 ]

@@ -260,11 +260,13 @@ def one_caption(objects: list[dict], textured: bool, cfg: WorldConfig, rng: rand
     slot = uniform(cfg.n_captions)
     if slot < len(kinds):                       # the slot of one kind: a uniform candidate of it
         kind = kinds[slot]
-    else:                                       # a later slot: a uniform candidate not picked for
-        spare = [sizes[g] - 1 for g in kinds]   # its kind's slot; kind g has sizes[g] - 1 of them,
-        r = uniform(sum(spare))                 # and by symmetry each of its candidates is equally
-        for kind, count in zip(kinds, spare, strict=True):      # likely to be among them
+    else:               # a later slot: a uniform candidate among those not picked for their kind's
+        spare = [sizes[g] - 1 for g in kinds]   # slot; kind g has sizes[g] - 1 of them, and by
+        r = uniform(sum(spare))                 # symmetry each of its candidates is equally likely
+        kind = kinds[-1]                        # to be among them
+        for g, count in zip(kinds, spare, strict=True):
             if r < count:
+                kind = g
                 break
             r -= count
     j = uniform(sizes[kind])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from vlm_course.pretrain import check_preset, main, pretrain
 
 FAST = ["--steps", "2", "--batch-size", "8"]
