@@ -238,18 +238,21 @@ def parse_mentions(caption: str, cfg: WorldConfig) -> list[dict]:
 
 def one_caption(objects: list[dict], textured: bool, cfg: WorldConfig, rng: random.Random,
                 closed: bool) -> tuple[str, dict | None]:
-    """One caption of a scene, distributed exactly like a uniform pick among the
-    ``cfg.n_captions`` captions of :func:`make_captions`, while building only that one.
+    """One caption of a scene, distributed like a uniform pick among the ``cfg.n_captions``
+    captions of :func:`make_captions`, while building only that one.
 
     The pre-training stream needs one caption per scene; building all of them and throwing all but
     one away took most of a batch's time.  Why the distributions agree: ``make_captions`` fills
     slots ``0 .. k-1`` with one uniformly chosen candidate of each of the ``k`` non-empty kinds and
-    the remaining slots with a uniformly shuffled sample of the other ``N - k`` candidates (the
-    ``N`` candidates of a scene all render to different texts, so nothing is skipped).  A uniform
-    slot is therefore, with probability ``k / n``, a uniform kind's uniform candidate and otherwise
-    a uniform candidate among those not picked for their kind; noise then hits it with probability
-    ``cfg.caption_noise``, as it hits every slot.  Returns ``(caption, noise record or None)``; the
-    record's ``"caption"`` is 0.  ``tests/test_world_captions.py`` compares the two distributions.
+    the remaining slots with a uniformly shuffled sample of the other ``N - k`` candidates.  A
+    uniform slot is therefore, with probability ``k / n``, a uniform kind's uniform candidate and
+    otherwise a uniform candidate among those not picked for their kind; noise then hits it with
+    probability ``cfg.caption_noise``, as it hits every slot.  This is exact when the scene's
+    candidates render to distinct texts, which holds for every scene of one or two objects; with
+    three or more, two relation captions coincide in about 1% of scenes (two objects with the same
+    colour and shape), and there ``make_captions`` drops the copy while this function keeps that
+    text's double weight.  Returns ``(caption, noise record or None)``; the record's
+    ``"caption"`` is 0.  ``tests/test_world_pairs.py`` compares the two distributions.
     """
     def uniform(n: int) -> int:          # rng.random() is ~5x faster than rng.randrange
         return min(int(rng.random() * n), n - 1)

@@ -140,7 +140,8 @@ class ShapeWorld:
         unused captions), the fastest path from the world to a CLIP batch.
 
         Each caption is drawn by :func:`~vlm_course.world.captions.one_caption`, distributed like a
-        uniform pick among the scene's :meth:`batch` captions, with a generator keyed by
+        uniform pick among the scene's :meth:`batch` captions (exactly so for scenes of one or two
+        objects; see there), with a generator keyed by
         ``(cfg.seed, split, index)`` and the training run's ``seed``: the same arguments always
         give the same pairs, whatever the other indices of the call.
 
