@@ -15,7 +15,8 @@ One run measures, on the same ShapeWorld batches:
 * the model FLOPs of one training step (``torch.utils.flop_counter``: matmuls, attention, convs,
   forward + backward) and the achieved fraction of this machine's fp32 matmul peak (best of a few
   large ``torch.mm``);
-* the time to generate a batch (render + captions + tokenize) vs the time of a training step.
+* the time to generate a batch (render + one caption per scene + tokenize: the CLIP recipe's batch
+  source, exactly what the training loop calls) vs the time of a training step.
 
 Prints a table and writes ``bench/results/clip_throughput.md`` and ``.json``.
 """
@@ -32,8 +33,7 @@ from pathlib import Path
 import torch
 
 from vlm_course.objectives.contrastive import clip_loss
-from vlm_course.pretrain import build
-from vlm_course.training.data import clip_batch
+from vlm_course.recipes import clip as clip_recipe
 from vlm_course.training.optim import build_optimizer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -122,9 +122,10 @@ def main(argv=None) -> dict:
     from vlm_course.world import ShapeWorld
 
     torch.manual_seed(0)
-    cfg, world_cfg, _ = build(args.preset)
-    world = ShapeWorld(world_cfg)
+    preset = clip_recipe.PRESETS[args.preset]()
+    cfg, world = preset.model, ShapeWorld(preset.world)
     ours = CLIP(cfg)
+    source = clip_recipe.ClipBatches(world, ours.tokenize, args.batch_size)
     theirs = open_clip_twin(cfg)
     opt_ours, opt_theirs = build_optimizer(ours, 1e-4), build_optimizer(theirs, 1e-4)
     oc_loss = ClipLoss()
@@ -134,7 +135,7 @@ def main(argv=None) -> dict:
     data_times, t_ours, t_theirs = [], [], []
     for step in range(args.warmup + args.steps):           # data, then both models, per step:
         tic = time.perf_counter()                          # all three see the same machine load
-        images, tokens = clip_batch(world, ours.tokenize, step, args.batch_size)
+        images, tokens = source(step)
         data_times.append(time.perf_counter() - tic)
         for which in ((0, 1) if step % 2 == 0 else (1, 0)):     # alternate who goes first
             tic = time.perf_counter()
@@ -147,7 +148,7 @@ def main(argv=None) -> dict:
     s_ours = statistics.median(t_ours[args.warmup:])
     s_theirs = statistics.median(t_theirs[args.warmup:])
 
-    images, tokens = clip_batch(world, ours.tokenize, 0, args.batch_size)
+    images, tokens = source(0)
     flops_ours = step_flops(lambda: course_step(ours, opt_ours, images, tokens))
     flops_theirs = step_flops(lambda: open_clip_step(theirs, opt_theirs, images, tokens, oc_loss))
     peak = matmul_peak()
