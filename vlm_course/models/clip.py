@@ -110,7 +110,12 @@ class CLIPConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CLIPConfig:
-        """Rebuild a config saved by :meth:`to_dict` (e.g. from a checkpoint card)."""
+        """Rebuild a config saved by :meth:`to_dict` (e.g. from a checkpoint card).
+
+        Raises:
+            ValueError: an unknown ``image_tower``, or no ``vocab`` (a card written before the
+                config held its vocabulary: see ``vlm_course.recipes.clip.migrate_card``).
+        """
         d = dict(d)
         tower = d.get("image_tower", "vit")
         if tower not in IMAGE_TOWERS:
