@@ -173,8 +173,7 @@ class Tokenizer:
                 context_length < 3):
             raise ValueError(f"context_length: expected an int >= 3, got {context_length!r}")
         L = context_length
-        input_ids = torch.full((len(texts), L), self.pad_id, dtype=torch.long)
-        eot = torch.empty(len(texts), dtype=torch.long)
+        rows, ends = [], []        # plain lists, one tensor at the end (a tensor per row is slow)
         for b, text in enumerate(texts):
             ids = self.encode(text)
             if len(ids) > L:
@@ -182,8 +181,10 @@ class Tokenizer:
                     raise ValueError(f"texts[{b}]: {len(ids)} tokens with [SOS]/[EOS] exceed "
                                      f"context_length={L} (pass truncate=True to cut): {text!r}")
                 ids = ids[: L - 1] + [self.eos_id]
-            input_ids[b, : len(ids)] = torch.tensor(ids)
-            eot[b] = len(ids) - 1
+            rows.append(ids + [self.pad_id] * (L - len(ids)))
+            ends.append(len(ids) - 1)
+        input_ids = torch.tensor(rows, dtype=torch.long).reshape(len(texts), L)
+        eot = torch.tensor(ends, dtype=torch.long)
         attention_mask = (torch.arange(L)[None, :] <= eot[:, None]).long()
         return TokenBatch(input_ids=input_ids, attention_mask=attention_mask, eot_index=eot)
 
