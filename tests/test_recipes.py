@@ -140,3 +140,28 @@ def test_importing_the_registry_is_cheap():
             "assert 'torch' not in sys.modules, 'torch imported'; print(sorted(r.RECIPES))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_batch_sources_use_the_options_and_defaults_they_are_given(world):
+    """Mutation-testing survivors: an ignored ``augment``, a changed default seed, a batch size
+    check that lets floats and bools through."""
+    from vlm_course.objectives.augment import AugmentConfig
+
+    identity = AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0,
+                             jitter_p=0.0, grayscale_p=0.0)
+    world32 = ShapeWorld(WorldConfig(canvas=32, max_objects=1))
+    cfg = TrainConfig(batch_size=4)
+    v1, v2 = simclr_recipe.batches(world32, None, cfg, augment=identity)(1)
+    images = world32.images("train", range(4, 8))
+    torch.testing.assert_close(v1, images, rtol=0, atol=1e-6)
+    torch.testing.assert_close(v2, images, rtol=0, atol=1e-6)
+    assert not torch.allclose(simclr_recipe.batches(world32, None, cfg)(1)[0], images)
+    model = tiny_clip(world)
+    default = clip_recipe.ClipBatches(world, model.tokenize, 4)(0)[1]["input_ids"]
+    seeded = clip_recipe.batches(world, model, TrainConfig(batch_size=4, seed=0))(0)[1]
+    assert torch.equal(default, seeded["input_ids"])
+    for bad in (8.0, True):
+        with pytest.raises(ValueError, match="batch_size must be an int >= 2"):
+            clip_recipe.ClipBatches(world, model.tokenize, bad)
+        with pytest.raises(ValueError, match="batch_size must be an int >= 2"):
+            simclr_recipe.SimCLRBatches(world32, bad)
