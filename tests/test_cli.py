@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from vlm_course.cli import main, preset_of, run
 
 FAST = ["--steps", "2", "--batch-size", "8"]
@@ -30,7 +31,8 @@ def math_ok(x):
 
 def test_cli_runs_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["clip", "--preset", "tiny", "--out", str(out), "--steps", "3", "--batch-size", "8"]) == 0
+    assert main(["clip", "--preset", "tiny", "--out", str(out), "--steps", "3",
+                 "--batch-size", "8"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["last_step"] == 2 and run["preset"] == "tiny"
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3

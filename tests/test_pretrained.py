@@ -31,7 +31,8 @@ def test_load_and_re_measure_zero_shot_on_a_fresh_sample():
     assert not model.training
     assert model.tokenizer.to_dict() == card["tokenizer"]        # the card's own vocabulary
     n = 600
-    fresh = evaluate_shapeworld(model, WorldConfig.from_dict(card["world_config"]), n=n, split="test", start=500_000)
+    fresh = evaluate_shapeworld(model, WorldConfig.from_dict(card["world_config"]), n=n,
+                                split="test", start=500_000)
     shipped = card["evaluation"]["zeroshot"]
     for key in ("all_shape", "all_colour", "all_colour+shape", "heldout_colour+shape"):
         n_fresh = fresh["n_heldout"] if key.startswith("heldout") else fresh["n_all"]
