@@ -124,7 +124,8 @@ def _candidate(objects: list[dict], textured: bool, kind: int, j: int, other: in
 
 def _candidates(objects: list[dict], textured: bool, rng: random.Random) -> list[list[list[Word]]]:
     """Caption candidates grouped by kind: attributes, position, count/list, relation,
-    background (:data:`KINDS`).  Within a scene no two candidates render to the same text."""
+    background (:data:`KINDS`).  With one or two objects no two candidates render to the same
+    text; with three, two relation candidates occasionally do (see :func:`one_caption`)."""
     other, rels = _draws(objects, rng)
     return [[_candidate(objects, textured, kind, j, other, rels) for j in range(size)]
             for kind, size in enumerate(_group_sizes(len(objects)))]
