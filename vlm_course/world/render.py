@@ -204,9 +204,10 @@ def render(cfg: WorldConfig, spec: SceneSpec, with_masks: bool = True) -> Render
     inst = torch.zeros(B * H * W, dtype=torch.long)
     inst.index_put_((pix_in,),
                     torch.from_numpy(slot + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
-    semantic = torch.zeros(B * H * W, dtype=torch.long)
-    semantic.index_put_((pix_in,),
-                        torch.from_numpy(shape + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
+    # The semantic mask follows from the instance mask: slot k + 1 of scene b -> 1 + its shape id.
+    lut = torch.zeros(B, M + 1, dtype=torch.long)
+    lut[torch.from_numpy(b_idx), torch.from_numpy(slot + 1)] = torch.from_numpy(shape + 1)
+    semantic = lut.gather(1, inst.view(B, H * W))
 
     boxes = torch.zeros(B, M, 4)
     offset = torch.cat([ox, oy, ox, oy], 1)  # (n, 4)

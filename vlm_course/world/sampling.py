@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -129,11 +130,17 @@ def centre_grid(cfg: WorldConfig) -> tuple[np.ndarray, np.ndarray]:
     every cell offers the same number and cells stay equally likely. ``count >= 1`` always
     (WorldConfig keeps ``large <= 0.5 - 1.5 / canvas``, which leaves the cell centre allowed).
     """
-    cell = cfg.canvas / 3.0
+    first, count = _centre_grid(cfg.canvas, cfg.size_scale)
+    return first.copy(), count.copy()
+
+
+@lru_cache(maxsize=64)
+def _centre_grid(canvas: int, size_scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    cell = canvas / 3.0
     Q = SUBPIXEL
     k0 = np.zeros((2, 3), dtype=np.int64)
     n = np.zeros((2, 3), dtype=np.int64)
-    for z, scale in enumerate(cfg.size_scale):
+    for z, scale in enumerate(size_scale):
         reach = scale * cell + 0.5  # farthest pixel centre the object touches, per axis
         for g in range(3):
             lo, hi = g * cell, (g + 1) * cell
@@ -144,8 +151,8 @@ def centre_grid(cfg: WorldConfig) -> tuple[np.ndarray, np.ndarray]:
             n[z, g] = math.ceil((after - reach) * Q - 1e-6) - k0[z, g]
     count = n.min(1)
     if (count < 1).any():  # unreachable for a validated WorldConfig; kept as a guard
-        raise ValueError(f"cfg: size_scale={cfg.size_scale} leaves no room for an object at "
-                         f"canvas={cfg.canvas}")
+        raise ValueError(f"cfg: size_scale={size_scale} leaves no room for an object at "
+                         f"canvas={canvas}")
     return k0 + (n - count[:, None]) // 2, count
 
 
@@ -164,9 +171,14 @@ def primary_places(cfg: WorldConfig, split: str) -> tuple[np.ndarray, np.ndarray
     world's guarantee: 2025 at canvas 48 and 2601 at canvas 64 (default sizes), only 225 at
     canvas 32, where a few hundred consecutive scenes may already repeat an image.
     """
-    _, count = centre_grid(cfg)
+    return tuple(x.copy() for x in _places(cfg.canvas, cfg.size_scale, cfg.seed, split))
+
+
+@lru_cache(maxsize=64)
+def _places(canvas, size_scale, seed, split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    count = _centre_grid(canvas, size_scale)[1]
     places = (3 * count) ** 2
-    h = uniforms(scene_keys(cfg.seed, split, np.arange(2), salt=PLACE_SALT), 2)  # (2, 2)
+    h = uniforms(scene_keys(seed, split, np.arange(2), salt=PLACE_SALT), 2)  # (2, 2)
     a = np.ones(2, dtype=np.int64)
     b = np.zeros(2, dtype=np.int64)
     for z in range(2):
@@ -198,11 +210,11 @@ def sample_scenes(cfg: WorldConfig, split: str, indices: Sequence[int]) -> Scene
     # 0 = small, 1 = large, each with probability 1/2.
     size = (u[:, _OBJ0 + 1:_OBJ0 + _PER_OBJ * M:_PER_OBJ] >= 0.5).astype(np.int64)
 
-    first, count = centre_grid(cfg)  # (2, 3), (2,): allowed centres per size and grid row/col
+    first, count = _centre_grid(cfg.canvas, cfg.size_scale)  # (2, 3), (2,): allowed centres
     # The primary object's place (cell and centre) comes from the index (see primary_places).
     rows = np.arange(B)
     z0 = size[:, 0]
-    places, a, b = primary_places(cfg, split)
+    places, a, b = _places(cfg.canvas, cfg.size_scale, cfg.seed, split)
     t = (a[z0] * (idx % places[z0]) + b[z0]) % places[z0]  # (B,) place id of object 0
     X = 3 * count[z0]  # (B,) places per axis
     col0, kx0 = np.divmod(t % X, count[z0])
