@@ -11,6 +11,11 @@ captions.
 
 Recall@K is the fraction of queries with a hit.  Works with any model implementing the course's VLM
 interface (``encode_image``, ``encode_text``, ``tokenize``).
+
+Duplicates: images are not de-duplicated. Two identical images get identical embeddings and tie,
+and a tie counts against the query (see :func:`recall_at_k`), so a repeated image lowers recall
+unless ``text_to_image`` marks the captions as true of both. ShapeWorld test scenes 0-999 at
+canvas 48 and 64 hold no repeated image (``vlm_course.world.duplicates`` counts them).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ def recall_at_k(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: 
     Returns:
         ``{"t2i_R@K": float, "i2t_R@K": float, ...}`` for every K, values in [0, 1].  A query's rank
         is 1 + the number of *wrong* candidates scoring at least as high as its best *true*
-        candidate (ties count against the query).  Images without a caption are not queried.
+        candidate (ties count against the query, so a duplicate image that is not marked as
+        true for the caption costs it a rank).  Images without a caption are not queried.
     """
     if image_emb.ndim != 2 or text_emb.ndim != 2 or image_emb.shape[1] != text_emb.shape[1]:
         raise ValueError(f"image_emb (N,D) and text_emb (M,D) must share D, got "
