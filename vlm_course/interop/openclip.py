@@ -55,8 +55,14 @@ def linear_patch_to_conv(weight: torch.Tensor, patch_size: int, channels: int = 
 
 
 def vit_from_open_clip(state: Tensors) -> Tensors:
-    """``open_clip.transformer.VisionTransformer`` state -> course ``VisionTransformer`` state."""
+    """``open_clip.transformer.VisionTransformer`` state -> course ``VisionTransformer`` state.
+
+    Raises ValueError when ``state`` has no ``conv1.weight`` (not an OpenCLIP ViT).
+    """
     out = dict(state)
+    if "conv1.weight" not in out:
+        raise ValueError(f"state must hold 'conv1.weight' (an OpenCLIP ViT), got keys "
+                         f"{sorted(out)[:5]}...")
     out["patch_embed.weight"] = conv_patch_to_linear(out.pop("conv1.weight"))
     return out
 
@@ -110,20 +116,21 @@ def from_open_clip(state: Tensors) -> Tensors:
 
     Raises ValueError when ``state`` has keys that belong to neither tower.
     """
-    visual = _split(state, "visual.")
-    is_resnet = any(k.startswith("attnpool.") for k in visual)
-    out = {f"visual.{k}": v for k, v in
-           (resnet_from_open_clip(visual) if is_resnet else vit_from_open_clip(visual)).items()}
+    out = {}
     for key, value in state.items():
-        if key.startswith("visual."):
+        if key.startswith("visual.") or key.startswith("attn_mask"):
             continue
         if key == "logit_scale":
             out[key] = value
         elif key.startswith(_TEXT_KEYS):
-            if not key.startswith("attn_mask"):
-                out[f"text.{key}"] = value
+            out[f"text.{key}"] = value
         else:
             raise ValueError(f"state has a key that no course tower holds: {key!r}")
+    visual = _split(state, "visual.")
+    if visual:
+        is_resnet = any(k.startswith("attnpool.") for k in visual)
+        visual = resnet_from_open_clip(visual) if is_resnet else vit_from_open_clip(visual)
+        out.update({f"visual.{k}": v for k, v in visual.items()})
     return out
 
 
