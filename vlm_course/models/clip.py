@@ -30,9 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .resnet import ResNet, ResNetConfig
+from .resnet import ResNetConfig
 from .text_encoder import TextConfig, TextEncoder
-from .vit import VisionTransformer, ViTConfig
+from .towers import IMAGE_TOWERS as IMAGE_TOWER_TYPES
+from .towers import build_image_tower, tower_name
+from .vit import ViTConfig
 
 __all__ = ["CLIPConfig", "CLIP"]
 
@@ -55,15 +57,19 @@ class CLIPConfig:
     training recipe) live in :mod:`vlm_course.recipes.clip`."""
 
     embed_dim: int = 64
-    image_tower: str = "vit"            # "vit" or "resnet" (attention pooling)
+    image_tower: str | None = None      # "vit" / "resnet"; None: follows the type of ``vision``
     vision: ViTConfig | ResNetConfig = field(default_factory=ViTConfig)
     text: TextConfig = field(default_factory=TextConfig)
     vocab: tuple[str, ...] = ()         # the tokenizer's words (special tokens excluded)
     init_logit_scale: float = math.log(1 / 0.07)
 
+    def __post_init__(self):
+        if self.image_tower is None:
+            self.image_tower = tower_name(self.vision)
+
     @classmethod
     def build(cls, embed_dim: int, vision, text: TextConfig, vocab, *,
-              image_tower: str = "vit") -> CLIPConfig:
+              image_tower: str | None = None) -> CLIPConfig:
         """Fill in the towers' ``output_dim``, the text tower's ``vocab_size`` and ``eos_id`` from
         ``vocab`` (a sequence of words).
 
@@ -141,7 +147,8 @@ class CLIP(nn.Module):
         ``Tokenizer(config.vocab)``.
 
         Raises:
-            TypeError: ``config`` is not a :class:`CLIPConfig`.
+            TypeError: ``config`` is not a :class:`CLIPConfig`, or ``config.vision`` does not
+                match ``config.image_tower``.
             ValueError: unknown ``image_tower``, output dims that differ from ``embed_dim``, an
                 empty ``config.vocab`` without a ``tokenizer``, or a ``text.vocab_size`` that is
                 not the tokenizer's.
@@ -164,7 +171,11 @@ class CLIP(nn.Module):
         if self.tokenizer.vocab_size != c.text.vocab_size:
             raise ValueError(f"config.text.vocab_size must be the tokenizer's "
                              f"{self.tokenizer.vocab_size}, got {c.text.vocab_size}")
-        self.visual = VisionTransformer(c.vision) if c.image_tower == "vit" else ResNet(c.vision)
+        if tower_name(c.vision) != c.image_tower:  # raises TypeError for an unknown config type
+            wanted = IMAGE_TOWER_TYPES[c.image_tower][0].__name__
+            raise TypeError(f"config.vision must be a {wanted} for "
+                            f"config.image_tower={c.image_tower!r}, got {type(c.vision).__name__}")
+        self.visual = build_image_tower(c.vision)  # the tower type follows the config type
         self.text = TextEncoder(c.text)
         self.logit_scale = nn.Parameter(torch.tensor(float(c.init_logit_scale)))
 
@@ -176,18 +187,26 @@ class CLIP(nn.Module):
     def embed_dim(self) -> int:
         return self.config.embed_dim
 
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+    def tokenize(self, texts: list[str], strict: bool = False) -> dict[str, torch.Tensor]:
         """Word-level tokens of ``texts``: ``input_ids`` / ``attention_mask`` (B, L) long and
-        ``eot_index`` (B,) long, with ``L = config.text.context_length``."""
+        ``eot_index`` (B,) long, with ``L = config.text.context_length``.
+
+        Unknown words become ``[UNK]``; with ``strict=True`` they raise ValueError listing them.
+        Raises TypeError when ``texts`` is not a string or a list of strings.
+        """
         if isinstance(texts, str):
             texts = [texts]
         if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
-        enc = self.tokenizer(list(texts), context_length=self.config.text.context_length)
+        enc = self.tokenizer(list(texts), context_length=self.config.text.context_length,
+                             strict=strict)
         return {k: enc[k] for k in ("input_ids", "attention_mask", "eot_index")}
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """``(B, 3, H, W)`` float in [0, 1] -> ``(B, D)`` float; unit rows when ``normalize``."""
+        """``(B, 3, H, W)`` float in [0, 1] -> ``(B, D)`` float; unit rows when ``normalize``.
+
+        Raises TypeError for a non-float ``images``, ValueError for a wrong shape (the tower's).
+        """
         if not torch.is_tensor(images) or not images.is_floating_point():
             raise TypeError(f"images must be a float tensor (B, 3, H, W), got "
                             f"{getattr(images, 'dtype', type(images).__name__)}")
@@ -195,7 +214,10 @@ class CLIP(nn.Module):
         return F.normalize(features, dim=-1) if normalize else features
 
     def encode_text(self, tokens, normalize: bool = True) -> torch.Tensor:
-        """Tokens from :meth:`tokenize` (or an ``input_ids`` (B, L) long tensor) -> ``(B, D)``."""
+        """Tokens from :meth:`tokenize` (or an ``input_ids`` (B, L) long tensor) -> ``(B, D)``.
+
+        Raises TypeError for anything else; ValueError for bad ids (the text tower's checks).
+        """
         if torch.is_tensor(tokens):
             features = self.text(tokens.to(self.device))
         elif hasattr(tokens, "__getitem__") and "input_ids" in tokens:
