@@ -117,8 +117,20 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     ``model_config`` (a plain dict) is stored so that :func:`load_checkpoint` can refuse a
     checkpoint of another architecture; ``extra`` is any JSON-able dict (training config, data
     position, ...).  Only the newest ``keep`` tensor files are kept.
+
+    Raises ``TypeError`` when ``model`` is not an ``nn.Module``, ``optimizer`` not a
+    ``torch.optim.Optimizer`` (or None), or ``model_config`` / ``extra`` not a dict (or None);
+    ``ValueError`` when ``step`` is not an int >= 0 or ``keep`` not an int >= 1.
     """
-    if not isinstance(step, int) or step < 0:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
+                        f"{type(optimizer).__name__}")
+    for name, value in (("model_config", model_config), ("extra", extra)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"{name} must be a dict or None, got {type(value).__name__}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValueError(f"step must be a non-negative int, got {step!r}")
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise ValueError(f"keep must be an int >= 1 (tensor files to keep), got {keep!r}")
