@@ -62,6 +62,7 @@ def default_heldout(colours: tuple[str, ...],
     With as many colours as shapes (8 x 8 by default) every colour and every shape occurs in exactly
     one held-out pair, so each still appears in train with 7 partners; for the defaults this gives
     8 of the 64 compositions (red triangle, green diamond, blue cross, yellow star, ...).
+    Raises nothing; fewer than 2 colours or shapes give no held-out pair.
     """
     n = min(len(colours), len(shapes))
     if n < 2:
@@ -94,6 +95,9 @@ class WorldConfig:
         :func:`default_heldout`. Every colour and shape must still occur in some allowed pair.
     test_heldout_fraction: probability that a test scene's primary object is a held-out pair.
     seed: the world seed.
+
+    Raises ``ValueError`` naming the field (``WorldConfig.<field>: expected ..., got ...``) for any
+    value outside the ranges above.
     """
 
     canvas: int = 64
@@ -171,6 +175,8 @@ class WorldConfig:
         if self.heldout is None:
             object.__setattr__(self, "heldout", default_heldout(self.colours, self.shapes))
             return
+        if isinstance(self.heldout, str) or not isinstance(self.heldout, (tuple, list)):
+            raise _fail("heldout", "None or a tuple of (colour, shape) pairs", self.heldout)
         pairs = []
         for pair in self.heldout:
             if (not isinstance(pair, (tuple, list)) or len(pair) != 2
@@ -189,7 +195,8 @@ class WorldConfig:
 
     # ------------------------------------------------------------------ derived helpers
     def replace(self, **changes) -> WorldConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).  Raises ``TypeError`` for an unknown
+        field and ``ValueError`` for a bad value."""
         return replace(self, **changes)
 
     @classmethod

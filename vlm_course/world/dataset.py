@@ -56,13 +56,24 @@ def _check_caption(caption, n_captions: int):
                      f"[0, {n_captions}), got {caption!r}")
 
 
+def _check_options(context_length, masks) -> None:
+    if isinstance(context_length, bool) or not isinstance(context_length, int) or (
+        context_length < 3
+    ):
+        raise ValueError(f"context_length: expected an int >= 3, got {context_length!r}")
+    if not isinstance(masks, bool):
+        raise TypeError(f"masks: expected a bool, got {type(masks).__name__}")
+
+
 def choose_epoch_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: int) -> list[str]:
     """One caption per scene: the first, a fixed index, or "random" = a stable hash of
     (world seed, split, index, epoch), so each epoch sees a different but reproducible caption.
+    Raises ``ValueError`` for a ``caption`` that is none of these.
 
     Not to be confused with the pre-training caption of :meth:`ShapeWorld.pairs`, which has no
     epochs and is drawn with the *run's* seed instead.
     """
+    caption = _check_caption(caption, world.cfg.n_captions)
     if caption == "first":
         return [caps[0] for caps in batch.captions]
     if isinstance(caption, int):
@@ -76,7 +87,7 @@ def batch_to_dict(world: ShapeWorld, batch: SceneBatch, caption="first", epoch: 
                   tokenizer=None, context_length: int = 32) -> dict:
     """A :class:`SceneBatch` as the collated dict of the module docstring."""
     chosen = choose_epoch_captions(world, batch, caption, epoch)
-    out = {
+    out = {  # (errors: those of choose_epoch_captions and of the tokenizer)
         "images": batch.images, "indices": torch.tensor(batch.indices, dtype=torch.long),
         "captions": chosen, "all_captions": batch.captions, "labels": batch.labels,
         "instance_masks": batch.instance_masks, "semantic_masks": batch.semantic_masks,
@@ -93,6 +104,11 @@ class ShapeWorldDataset(Dataset):
     Items are dicts with the keys of the module table in singular form, one scene each
     (``image`` (3, H, W), ``caption`` str, ``input_ids`` (L,), ``labels`` dict of 0-d tensors,
     ``instance_mask`` (H, W), ``boxes`` (n, 4), ...); :func:`collate_scenes` stacks them back.
+
+    Raises ``TypeError`` for a ``world`` that is neither a ShapeWorld nor a WorldConfig or a
+    non-bool ``masks``; ``ValueError`` for a bad ``size`` (int >= 1), ``start`` (int >= 0),
+    ``split``, ``caption`` or ``context_length`` (int >= 3); indexing past ``size`` raises
+    ``IndexError``.
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, split: str = "train", size: int = 1000,
@@ -104,14 +120,20 @@ class ShapeWorldDataset(Dataset):
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise ValueError(f"start: expected an int >= 0, got {start!r}")
         self.world.batch(split, [])  # validates the split
+        _check_options(context_length, masks)
         self.split, self.size, self.start, self.masks = split, size, start, masks
         self.tokenizer, self.context_length = tokenizer, context_length
         self.caption = _check_caption(caption, self.world.cfg.n_captions)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Changes which caption ``caption="random"`` picks (call once per epoch)."""
-        self.epoch = int(epoch)
+        """Changes which caption ``caption="random"`` picks (call once per epoch).
+
+        Raises ``ValueError`` when ``epoch`` is not an int >= 0.
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch: expected an int >= 0, got {epoch!r}")
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.size
@@ -136,7 +158,13 @@ _PLURAL = {"images": "image", "captions": "caption", "instance_masks": "instance
 
 
 def unbatch(d: dict) -> list[dict]:
-    """Split a collated dict into per-scene dicts (singular keys for per-scene tensors)."""
+    """Split a collated dict into per-scene dicts (singular keys for per-scene tensors).
+
+    Raises ``TypeError`` when ``d`` is not a dict with a ``captions`` list.
+    """
+    if not isinstance(d, dict) or not isinstance(d.get("captions"), list):
+        raise TypeError(f"d: expected a collated batch dict with a 'captions' list, got "
+                        f"{type(d).__name__}")
     B = len(d["captions"])
     samples = []
     for b in range(B):
@@ -154,9 +182,15 @@ def unbatch(d: dict) -> list[dict]:
 
 
 def collate_scenes(samples: list[dict]) -> dict:
-    """Stack per-scene dicts from :class:`ShapeWorldDataset` into the batch dict (module table)."""
-    if not samples:
-        raise ValueError("samples: expected at least one sample, got an empty list")
+    """Stack per-scene dicts from :class:`ShapeWorldDataset` into the batch dict (module table).
+
+    Raises ``ValueError`` for an empty list and ``TypeError`` when an item is not a dict.
+    """
+    if not isinstance(samples, (list, tuple)) or not samples:
+        raise ValueError(f"samples: expected a non-empty list of scene dicts, got {samples!r:.80}")
+    bad = [type(x).__name__ for x in samples if not isinstance(x, dict)]
+    if bad:
+        raise TypeError(f"samples: expected dicts from ShapeWorldDataset, got {bad[:3]}")
     out = {}
     for key in samples[0]:
         values = [s[key] for s in samples]
