@@ -350,6 +350,8 @@ def tiny_clip_config(tower: str = "vit", activation: str = "gelu"):
     open_clip's ResNet; 32x32 ViT patch 8)."""
     from vlm_course.models import ResNetConfig, TextConfig, ViTConfig
     from vlm_course.models.clip import CLIPConfig
+    from vlm_course.recipes.clip import shapeworld_vocab
+    from vlm_course.world import WorldConfig
 
     if tower == "resnet":
         vision = ResNetConfig(layers=(1, 1, 1, 1), width=8, heads=2, image_size=64)
@@ -357,7 +359,7 @@ def tiny_clip_config(tower: str = "vit", activation: str = "gelu"):
         vision = ViTConfig(image_size=32, patch_size=8, width=32, layers=2, heads=4,
                            activation=activation)
     text = TextConfig(width=32, layers=2, heads=4, context_length=24, activation=activation)
-    return CLIPConfig.for_world(24, vision, text)
+    return CLIPConfig.build(24, vision, text, shapeworld_vocab(WorldConfig()))
 
 
 def _logits_and_grads(forward, params: dict[str, torch.Tensor]):
