@@ -165,3 +165,34 @@ def test_batch_sources_use_the_options_and_defaults_they_are_given(world):
             clip_recipe.ClipBatches(world, model.tokenize, bad)
         with pytest.raises(ValueError, match="batch_size must be an int >= 2"):
             simclr_recipe.SimCLRBatches(world32, bad)
+
+
+def test_batch_sources_pass_split_seed_and_sizes_through(world):
+    """More mutation-testing survivors: split/seed dropped on the way, off-by-one size bounds,
+    default shard arguments, the vocabulary of a non-default world."""
+    model = tiny_clip(world)
+    source = clip_recipe.ClipBatches(world, model.tokenize, 2)             # 2 is enough
+    torch.testing.assert_close(source(0)[0], world.images("train", range(2)), rtol=0, atol=0)
+    assert source.indices(3) == range(6, 8)
+    val = clip_recipe.batches(world, model, TrainConfig(batch_size=4), split="val")(0)[0]
+    torch.testing.assert_close(val, world.images("val", range(4)), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="seed: expected an int >= 0"):
+        clip_recipe.ClipBatches(world, model.tokenize, 4, seed=-1)         # at construction
+    world32 = ShapeWorld(WorldConfig(canvas=32, max_objects=1))
+    pair = simclr_recipe.SimCLRBatches(world32, 2)(0)
+    assert pair[0].shape == (2, 3, 32, 32)
+    s0 = simclr_recipe.batches(world32, None, TrainConfig(batch_size=4, seed=0))(0)[0]
+    s1 = simclr_recipe.batches(world32, None, TrainConfig(batch_size=4, seed=1))(0)[0]
+    assert not torch.equal(s0, s1)
+    val32 = simclr_recipe.batches(world32, None, TrainConfig(batch_size=4), split="val",
+                                  augment=simclr_recipe.AugmentConfig(
+                                      crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0,
+                                      jitter_p=0.0, grayscale_p=0.0))(0)[0]
+    torch.testing.assert_close(val32, world32.images("val", range(4)), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0, got True"):
+        simclr_recipe.make_step(True)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0, got inf"):
+        simclr_recipe.make_step(float("inf"))
+    hexagons = WorldConfig(shapes=("circle", "hexagon"), colours=("red", "blue"))
+    assert "hexagon" in clip_recipe.shapeworld_vocab(hexagons)
+    assert "hexagon" not in clip_recipe.shapeworld_vocab(WorldConfig())

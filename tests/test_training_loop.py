@@ -342,3 +342,48 @@ def test_train_argument_errors_name_the_argument(args, kwargs, error, message):
 def test_step_fn_must_return_a_scalar_loss_and_metrics(bad, message):
     with pytest.raises(TypeError, match=message):
         train(Regression(), regression_batches, bad, CFG)
+
+
+# ------------------------------------------------------------------ mutation-testing survivors
+def test_checkpoints_only_when_due(tmp_path, monkeypatch):
+    """Every checkpoint_every steps and at the end, not after every step."""
+    saved = []
+    real = loop.save_checkpoint
+    monkeypatch.setattr(loop, "save_checkpoint",
+                        lambda out, step, *a, **k: saved.append(step) or real(out, step, *a, **k))
+    cfg = dataclasses.replace(CFG, steps=5, checkpoint_every=4)
+    train(Regression(), regression_batches, regression_step, cfg, tmp_path)
+    assert saved == [4, 5]
+
+
+def test_skipped_steps_are_counted_across_a_resume(tmp_path):
+    calls = {"n": 0}
+
+    def nan_first(model, batch):
+        calls["n"] += 1
+        loss, metrics = regression_step(model, batch)
+        return (loss * float("nan") if calls["n"] == 1 else loss), metrics
+
+    cfg = dataclasses.replace(CFG, steps=4, checkpoint_every=2)
+    first = train(Regression(), regression_batches, nan_first, cfg, tmp_path, stop_after=2)
+    assert [r["skipped"] for r in first] == [1, 1]
+    rest = train(Regression(), regression_batches, regression_step, cfg, tmp_path, resume=True)
+    assert [r["skipped"] for r in rest] == [1, 1]              # carried over from the checkpoint
+
+
+def test_bf16_autocast_on_cuda_only_and_config_dicts():
+    assert isinstance(loop._autocast(torch.device("cpu")), type(loop.contextlib.nullcontext()))
+    import warnings
+
+    with warnings.catch_warnings():          # "CUDA is not available" on a CPU-only machine
+        warnings.simplefilter("ignore")
+        ctx = loop._autocast(torch.device("cuda"))
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+
+    class WithToDict:
+        def to_dict(self):
+            return {"width": 3, "names": ("a", "b")}
+
+    assert loop.json_config(WithToDict()) == {"width": 3, "names": ["a", "b"]}
+    assert loop.json_config(TrainConfig(steps=3))["steps"] == 3
+    assert loop.json_config(None) is None

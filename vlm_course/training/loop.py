@@ -302,8 +302,7 @@ def checkpoint_step(state: TrainState, model, config: TrainConfig, done: int) ->
         return None
     return save_checkpoint(state.out, done, unwrap(model), state.optimizer,
                            model_config=state.model_config,
-                           extra={"train_config": state.train_config, "next_step": done,
-                                  "skipped": state.skipped})
+                           extra={"train_config": state.train_config, "skipped": state.skipped})
 
 
 # ----------------------------------------------------------------------------- the loop
