@@ -18,7 +18,13 @@ from vlm_course.world import (
     image_digests,
 )
 from vlm_course.world.render import sprite_bank
-from vlm_course.world.sampling import SUBPIXEL, centre_grid, primary_places
+from vlm_course.world.sampling import (
+    JITTER_SCALE,
+    MIN_JITTER_PX,
+    SUBPIXEL,
+    centre_grid,
+    primary_places,
+)
 from vlm_course.world.shapes import SDF
 
 CARD = Path(__file__).parents[1] / "data" / "checkpoints" / "clip_tiny_shapeworld.json"
@@ -78,13 +84,19 @@ def test_every_allowed_place_keeps_the_object_inside_its_cell(canvas):
                 used = torch.nonzero(cols[z, k % SUBPIXEL]).flatten() + origin
                 centres = used.double() + 0.5
                 assert (centres > g * cell).all() and (centres < (g + 1) * cell).all()
-        # in the tightest cell one step further out would leave it (the grid is as wide as can be)
-        leaves = []
+        # the centres stay within the jitter window around the cell's centre
+        half = max(JITTER_SCALE * (cell / 2 - cfg.size_scale[z] * cell - 1), MIN_JITTER_PX)
         for g in range(3):
-            k = first[z, g] - 1
-            used = torch.nonzero(cols[z, k % SUBPIXEL]).flatten() + k // SUBPIXEL - bank.C
-            leaves.append(bool((used.double() + 0.5 < g * cell).any()))
-        assert any(leaves)
+            offsets = (first[z, g] + np.arange(count[z])) / SUBPIXEL - (g + 0.5) * cell
+            assert np.abs(offsets).max() <= half + 1e-9
+    # the largest object is limited by its cell, not by the window: in the tightest cell one step
+    # further out would leave the cell (the grid is as wide as it can be)
+    leaves = []
+    for g in range(3):
+        k = first[1, g] - 1
+        used = torch.nonzero(cols[1, k % SUBPIXEL]).flatten() + k // SUBPIXEL - bank.C
+        leaves.append(bool((used.double() + 0.5 < g * cell).any()))
+    assert any(leaves)
 
 
 def test_places_are_uniform_enough_and_objects_never_overlap():

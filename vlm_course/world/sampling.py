@@ -41,6 +41,10 @@ CAPTION_SALT = 0xC0FFEE
 PLACE_SALT = 0x91ACE
 #: Object centres are multiples of 1 / SUBPIXEL pixel.
 SUBPIXEL = 8
+#: An object moves up to JITTER_SCALE * (cell / 2 - radius - 1) pixels from its cell's centre...
+JITTER_SCALE = 0.8
+#: ...but at least this far, where its cell leaves the room (see :func:`centre_grid`).
+MIN_JITTER_PX = 1.0
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -120,15 +124,22 @@ def centre_grid(cfg: WorldConfig) -> tuple[np.ndarray, np.ndarray]:
     """Where an object's centre may sit: ``(first, count)``, (2, 3) and (2,) int64 arrays.
 
     For size ``z`` (0 small, 1 large) in grid column (or row) ``g``, the allowed centre coordinates
-    are ``(first[z, g] + j) / SUBPIXEL`` for ``j`` in ``0 .. count[z] - 1``. An object of radius r
-    touches exactly the pixels whose centres lie within r + 0.5 of its centre on both axes
-    (``render.sprite_bank`` clips the anti-aliasing ramp there), and a pixel belongs to the cell
-    that contains its centre; the allowed centres are the multiples of 1/SUBPIXEL that keep every
-    touched pixel inside the object's cell, so objects in different cells never share a pixel and
-    never leave the canvas. Where a cell allows more places than another (cell borders fall
-    between pixels when the canvas is not a multiple of 3), the middle ``count[z]`` are used, so
-    every cell offers the same number and cells stay equally likely. ``count >= 1`` always
-    (WorldConfig keeps ``large <= 0.5 - 1.5 / canvas``, which leaves the cell centre allowed).
+    are ``(first[z, g] + j) / SUBPIXEL`` for ``j`` in ``0 .. count[z] - 1``: the multiples of
+    1/SUBPIXEL pixel
+
+    * that keep every pixel the object touches inside its cell. An object of radius r touches
+      exactly the pixels whose centres lie within r + 0.5 of its centre on both axes
+      (``render.sprite_bank`` clips the anti-aliasing ramp there), and a pixel belongs to the cell
+      that contains its centre; so objects in different cells never share a pixel and never leave
+      the canvas;
+    * and lie within ``JITTER_SCALE * (cell / 2 - r - 1)`` pixels of the cell's centre, but at least
+      ``MIN_JITTER_PX`` (one pixel) where the first rule leaves that much room: small objects move
+      as far as they always did, large ones (which used to sit still at canvas 48) move too.
+
+    Where a cell allows more places than another (cell borders fall between pixels when the canvas
+    is not a multiple of 3), the middle ``count[z]`` are used, so every cell offers the same number
+    and cells stay equally likely. ``count >= 1`` always (WorldConfig keeps
+    ``large <= 0.5 - 1.5 / canvas``, which leaves the cell centre allowed).
     """
     first, count = _centre_grid(cfg.canvas, cfg.size_scale)
     return first.copy(), count.copy()
@@ -147,8 +158,14 @@ def _centre_grid(canvas: int, size_scale: tuple[float, float]) -> tuple[np.ndarr
             below = math.ceil(lo - 0.5) - 0.5  # the last pixel centre before the cell
             after = math.ceil(hi - 0.5) + 0.5  # the first pixel centre at or after its end
             # strictly between: below + reach < k / Q < after - reach (with a float guard)
-            k0[z, g] = math.floor((below + reach) * Q + 1e-6) + 1
-            n[z, g] = math.ceil((after - reach) * Q - 1e-6) - k0[z, g]
+            lo_k = math.floor((below + reach) * Q + 1e-6) + 1
+            hi_k = math.ceil((after - reach) * Q - 1e-6) - 1
+            # and within the jitter window around the cell's centre
+            centre = (g + 0.5) * cell
+            half = max(JITTER_SCALE * (cell / 2 - scale * cell - 1.0), MIN_JITTER_PX)
+            lo_k = max(lo_k, math.ceil((centre - half) * Q - 1e-6))
+            hi_k = min(hi_k, math.floor((centre + half) * Q + 1e-6))
+            k0[z, g], n[z, g] = lo_k, hi_k - lo_k + 1
     count = n.min(1)
     if (count < 1).any():  # unreachable for a validated WorldConfig; kept as a guard
         raise ValueError(f"cfg: size_scale={size_scale} leaves no room for an object at "
@@ -168,7 +185,7 @@ def primary_places(cfg: WorldConfig, split: str) -> tuple[np.ndarray, np.ndarray
     differ by less than ``places.min()`` never have primary objects of the same size at the same
     place, so their images differ (a single-object image is its primary object; a multi-object
     one could repeat another only if two objects swapped roles exactly). ``places.min()`` is the
-    world's guarantee: 2025 at canvas 48 and 2601 at canvas 64 (default sizes), only 225 at
+    world's guarantee: 2025 at canvas 48 and 64 (default sizes), only 225 at
     canvas 32, where a few hundred consecutive scenes may already repeat an image.
     """
     return tuple(x.copy() for x in _places(cfg.canvas, cfg.size_scale, cfg.seed, split))
