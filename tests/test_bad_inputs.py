@@ -136,6 +136,10 @@ OBJECTIVES = [
     case(con.nt_xent_loss, X, X, float("inf"), match="temperature must be a finite float",
          id="nt_xent inf temperature"),
     case(con.nt_xent_loss, X, X, -0.5, match="temperature", id="nt_xent negative temperature"),
+    case(con.nt_xent_loss, X, X, "0.5", match="temperature must be a finite float > 0, got '0.5'",
+         id="nt_xent str temperature"),
+    case(con.nt_xent_loss, X, X, True, match="temperature must be a finite float > 0, got True",
+         id="nt_xent bool temperature"),
     case(con.check_pair, "a", X, "b", torch.randn(2, 3), match=r"a and b must have the same "
          r"shape.*got a \(4, 3\) and b \(2, 3\)", id="check_pair"),
     case(con.check_scalar, "tau", [1.0], exc=TypeError, match="tau must be a float",

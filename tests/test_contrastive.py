@@ -365,3 +365,33 @@ def test_public_input_checks():
     torch.testing.assert_close(contrastive.exp_scale(torch.tensor(0.0)), torch.tensor(1.0))
     for name in ("check_pair", "check_scalar", "exp_scale"):
         assert name in contrastive.__all__
+
+
+# ----------------------------------------------------------------------------- options honoured
+def test_normalize_false_is_passed_through_every_loss():
+    """normalize=False must reach the logits: compare with the raw-feature formulas."""
+    img, txt = _features(B=4, seed=9)
+    img, txt = 2.0 * img, 0.5 * txt  # far from unit norm, so normalising would change the value
+    labels = torch.tensor([0, 1, 0, 2])
+    S = math.exp(0.3) * img @ txt.T
+    target = torch.arange(4)
+    clip_raw = (F.cross_entropy(S, target) + F.cross_entropy(S.T, target)) / 2
+    torch.testing.assert_close(clip_loss(img, txt, 0.3, normalize=False), clip_raw)
+    torch.testing.assert_close(clip_loss_written_out(img, txt, 0.3, normalize=False), clip_raw)
+    T = unicl_targets(labels, torch.float64)
+    unicl_raw = (-(T * S.log_softmax(1)).sum(1).mean() - (T * S.T.log_softmax(1)).sum(1).mean()) / 2
+    torch.testing.assert_close(unicl_loss(img, txt, labels, 0.3, normalize=False), unicl_raw)
+    Z = S - 1.0
+    sign = 2 * torch.eye(4, dtype=torch.float64) - 1
+    torch.testing.assert_close(siglip_loss(img, txt, 0.3, -1.0, normalize=False),
+                               -F.logsigmoid(sign * Z).sum() / 4)
+    z = torch.cat([img, txt])
+    sim = (z @ z.T / 0.5).masked_fill(torch.eye(8, dtype=torch.bool), float("-inf"))
+    torch.testing.assert_close(nt_xent_loss(img, txt, 0.5, normalize=False),
+                               F.cross_entropy(sim, torch.arange(8).roll(4)))
+    assert not torch.isclose(clip_loss(img, txt, 0.3), clip_raw)  # the option matters here
+
+
+def test_nt_xent_default_temperature_is_simclr_half():
+    z1, z2 = _features(B=5, seed=2)
+    torch.testing.assert_close(nt_xent_loss(z1, z2), _nt_xent_loop(z1, z2, 0.5))

@@ -26,6 +26,7 @@ objects             list of B lists of per-object dicts; caption_noise: list of 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -85,9 +86,12 @@ def choose_epoch_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: 
 
 def batch_to_dict(world: ShapeWorld, batch: SceneBatch, caption="first", epoch: int = 0,
                   tokenizer=None, context_length: int = 32) -> dict:
-    """A :class:`SceneBatch` as the collated dict of the module docstring."""
+    """A :class:`SceneBatch` as the collated dict of the module docstring.
+
+    Raises what :func:`choose_epoch_captions` and the tokenizer raise.
+    """
     chosen = choose_epoch_captions(world, batch, caption, epoch)
-    out = {  # (errors: those of choose_epoch_captions and of the tokenizer)
+    out = {
         "images": batch.images, "indices": torch.tensor(batch.indices, dtype=torch.long),
         "captions": chosen, "all_captions": batch.captions, "labels": batch.labels,
         "instance_masks": batch.instance_masks, "semantic_masks": batch.semantic_masks,
@@ -131,9 +135,9 @@ class ShapeWorldDataset(Dataset):
 
         Raises ``ValueError`` when ``epoch`` is not an int >= 0.
         """
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
             raise ValueError(f"epoch: expected an int >= 0, got {epoch!r}")
-        self.epoch = epoch
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return self.size
