@@ -132,20 +132,15 @@ def _tie_counts(scores: torch.Tensor, true: torch.Tensor):
 def _hit_probability(g: torch.Tensor, t: torch.Tensor, q: torch.Tensor, k: int) -> torch.Tensor:
     """P(rank <= k) when the t + q tied candidates are in a uniformly random order: the first
     true one is within the first j = k - g tied slots unless those j slots are all wrong, which
-    has probability C(t, j) / C(t + q, j)."""
-    out = torch.zeros(g.shape, dtype=torch.float64)
-    for i, (gi, ti, qi) in enumerate(zip(g.tolist(), t.tolist(), q.tolist(), strict=True)):
-        j = k - gi
-        if j <= 0:
-            continue
-        if j > ti:
-            out[i] = 1.0
-            continue
-        p_all_wrong = 1.0
-        for s in range(j):                          # C(t, j) / C(t + q, j) as a product
-            p_all_wrong *= (ti - s) / (ti + qi - s)
-        out[i] = 1.0 - p_all_wrong
-    return out
+    has probability C(t, j) / C(t + q, j) (computed with log-gamma)."""
+    g, t, q = g.double(), t.double(), q.double()
+    j = (k - g).clamp(min=0)
+    js = torch.minimum(j, t)                                   # inside the valid range of C(t, j)
+    log_all_wrong = (torch.lgamma(t + 1) - torch.lgamma(t - js + 1)
+                     - torch.lgamma(t + q + 1) + torch.lgamma(t + q - js + 1))
+    hit = 1.0 - log_all_wrong.exp()
+    hit = torch.where(j > t, torch.ones_like(hit), hit)        # more slots than tied wrong ones
+    return torch.where(j <= 0, torch.zeros_like(hit), hit)
 
 
 def _similarities(image_emb, text_emb, text_to_image):
