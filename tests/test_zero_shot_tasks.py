@@ -332,3 +332,40 @@ def test_detector_roi_region_on_a_real_tower_and_errors(tiny_vit_clip):
         ZeroShotDetector(tiny_vit_clip, ["circle"], nms_iou=0.0)
     with pytest.raises(ValueError, match="targets"):
         det.evaluate(images, [])
+
+
+# ------------------------------------------------------------------ ShapeWorld report
+def test_world_config_from_card_and_detection_targets():
+    from vlm_course.evaluation.shapeworld_report import detection_targets, world_config_from_card
+    from vlm_course.world import ShapeWorld, WorldConfig
+
+    cfg = WorldConfig.tiny()
+    assert world_config_from_card({"world_config": cfg.as_dict()}) == cfg
+    with pytest.raises(ValueError, match="card"):
+        world_config_from_card({})
+    batch = ShapeWorld(cfg).batch("test", range(4))
+    targets = detection_targets(batch, len(cfg.shapes))
+    for t, objs, boxes in zip(targets, batch.objects, batch.boxes, strict=True):
+        assert torch.equal(t["boxes"], boxes)
+        assert [cfg.compositions[c] for c in t["labels"].tolist()] == [
+            (o["colour"], o["shape"]) for o in objs]
+    with pytest.raises(ValueError, match="masks=True"):
+        detection_targets(ShapeWorld(cfg).batch("test", range(2), masks=False), 8)
+
+
+def test_zero_shot_report_runs_on_a_random_model():
+    from vlm_course.evaluation.shapeworld_report import zero_shot_report
+    from vlm_course.world import WorldConfig
+
+    torch.manual_seed(0)
+    model = CLIP(CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16,
+                                                    layers=1, heads=2),
+                                      TextConfig(width=16, layers=1, heads=2,
+                                                 context_length=24))).eval()
+    report = zero_shot_report(model, WorldConfig.tiny(), n_classify=16, n_retrieval=12,
+                              n_dense=6)
+    assert set(report) == {"classification", "retrieval", "segmentation", "detection"}
+    assert report["classification"]["chance_shape_top1"] == pytest.approx(1 / 8)
+    values = [v for section in report.values() for v in section.values()]
+    assert all(math.isfinite(v) for v in values)
+    assert 0.0 <= report["detection"]["map"] <= 1.0
