@@ -45,13 +45,16 @@ def register_dense_hook(tower_type: type, fn: Callable) -> None:
     _HOOKS[tower_type] = fn
 
 
-def _grid(tokens: torch.Tensor) -> torch.Tensor:
-    """(B, N, D) patch tokens in row-major order -> (B, D, g, g)."""
+def _grid(tokens: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """(B, N, D) patch tokens in row-major order -> (B, D, h, w); square when ``hw`` is None."""
     B, N, D = tokens.shape
-    g = int(round(N ** 0.5))
-    if g * g != N:
-        raise ValueError(f"expected a square grid of patch tokens, got N = {N}")
-    return tokens.transpose(1, 2).reshape(B, D, g, g)  # (B, N, D) -> (B, D, N) -> (B, D, g, g)
+    if hw is None:
+        g = int(round(N ** 0.5))
+        hw = (g, g)
+    h, w = hw
+    if h * w != N:
+        raise ValueError(f"expected a {h}x{w} grid of patch tokens, got N = {N}")
+    return tokens.transpose(1, 2).reshape(B, D, h, w)  # (B, N, D) -> (B, D, N) -> (B, D, h, w)
 
 
 def vit_dense(visual, images: torch.Tensor, method: str = "maskclip") -> torch.Tensor:
@@ -76,7 +79,8 @@ def vit_dense(visual, images: torch.Tensor, method: str = "maskclip") -> torch.T
         value = F.linear(h, w[2 * D:], None if b is None else b[2 * D:])   # (B, 1 + N, D)
         y = x + last.attn.out_proj(value)        # attention output := each token's own value
         y = y + last.mlp(last.ln_2(y))
-    return _grid(visual.ln_post(y[:, 1:]) @ visual.proj)          # (B, N, D_out) -> grid
+    grid = getattr(visual.cfg, "grid", None)                      # (h, w) of non-square towers
+    return _grid(visual.ln_post(y[:, 1:]) @ visual.proj, grid)    # (B, N, D_out) -> grid
 
 
 def resnet_dense(visual, images: torch.Tensor, method: str = "maskclip") -> torch.Tensor:
