@@ -7,7 +7,7 @@ import torch
 
 from vlm_course.evaluation.retrieval import (
     caption_owner,
-    duplicate_groups,
+    duplicate_ids,
     evaluate_retrieval_ranked,
     recall_at_k,
     retrieval_metrics,
@@ -101,7 +101,7 @@ def test_duplicate_images_rule():
     g = torch.Generator().manual_seed(0)
     images = torch.rand(4, 3, 8, 8, generator=g)
     images[2] = images[0]                                # image 2 is a twin of image 0
-    groups = duplicate_groups(images)
+    groups = duplicate_ids(images)
     assert groups.tolist() == [0, 1, 0, 2]
     captions = [["a"], ["b"], ["c"], ["d", "a"]]
     flat, owner = caption_owner(captions)

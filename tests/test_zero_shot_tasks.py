@@ -25,11 +25,14 @@ from vlm_course.models.clip import CLIP, CLIPConfig
 from vlm_course.models.resnet import ResNetConfig
 from vlm_course.models.text_encoder import TextConfig
 from vlm_course.models.vit import ViTConfig
+from vlm_course.recipes.clip import shapeworld_vocab
+from vlm_course.world import WorldConfig
 
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0),
            "yellow": (1.0, 1.0, 0.0)}
 NAMES = list(COLOURS)
 RGB = torch.tensor(list(COLOURS.values()))                       # (K, 3)
+VOCAB = shapeworld_vocab(WorldConfig())                          # the default tokenizer words
 
 
 class WordTokenizer:
@@ -102,10 +105,10 @@ def rectangle_scenes(n=12, H=32, seed=0):
 @pytest.fixture(scope="module")
 def tiny_vit_clip():
     torch.manual_seed(0)
-    return CLIP(CLIPConfig.for_world(16, ViTConfig(image_size=16, patch_size=4, width=16,
+    return CLIP(CLIPConfig.build(16, ViTConfig(image_size=16, patch_size=4, width=16,
                                                    layers=2, heads=2),
                                      TextConfig(width=16, layers=1, heads=2,
-                                                context_length=12))).eval()
+                                                context_length=12), VOCAB)).eval()
 
 
 # ------------------------------------------------------------------ classifier
@@ -179,10 +182,10 @@ def test_vit_value_path_equals_last_block_with_self_only_attention(tiny_vit_clip
 
 def test_vit_dense_equals_image_embedding_when_all_tokens_agree():
     torch.manual_seed(0)
-    model = CLIP(CLIPConfig.for_world(8, ViTConfig(image_size=4, patch_size=4, width=8,
+    model = CLIP(CLIPConfig.build(8, ViTConfig(image_size=4, patch_size=4, width=8,
                                                    layers=2, heads=2),
                                       TextConfig(width=8, layers=1, heads=2,
-                                                 context_length=8))).eval()
+                                                 context_length=8), VOCAB)).eval()
     v = model.visual
     image = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -195,9 +198,9 @@ def test_vit_dense_equals_image_embedding_when_all_tokens_agree():
 
 def test_resnet_dense_equals_pool_on_a_one_by_one_grid():
     torch.manual_seed(0)
-    cfg = CLIPConfig.for_world(16, ResNetConfig(layers=(1, 1, 1), width=16, image_size=16,
+    cfg = CLIPConfig.build(16, ResNetConfig(layers=(1, 1, 1), width=16, image_size=16,
                                                 output_dim=16, heads=2),
-                               TextConfig(width=16, layers=1, heads=2, context_length=8),
+                               TextConfig(width=16, layers=1, heads=2, context_length=8), VOCAB,
                                image_tower="resnet")
     model = CLIP(cfg).eval()
     assert cfg.vision.grid_size == 1
@@ -340,7 +343,7 @@ def test_world_config_from_card_and_detection_targets():
     from vlm_course.world import ShapeWorld, WorldConfig
 
     cfg = WorldConfig.tiny()
-    assert world_config_from_card({"world_config": cfg.as_dict()}) == cfg
+    assert world_config_from_card({"world_config": cfg.to_dict()}) == cfg
     with pytest.raises(ValueError, match="card"):
         world_config_from_card({})
     batch = ShapeWorld(cfg).batch("test", range(4))
@@ -358,10 +361,10 @@ def test_zero_shot_report_runs_on_a_random_model():
     from vlm_course.world import WorldConfig
 
     torch.manual_seed(0)
-    model = CLIP(CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16,
+    model = CLIP(CLIPConfig.build(16, ViTConfig(image_size=32, patch_size=8, width=16,
                                                     layers=1, heads=2),
                                       TextConfig(width=16, layers=1, heads=2,
-                                                 context_length=24))).eval()
+                                                 context_length=24), VOCAB)).eval()
     report = zero_shot_report(model, WorldConfig.tiny(), n_classify=16, n_retrieval=12,
                               n_dense=6)
     assert set(report) == {"classification", "retrieval", "segmentation", "detection"}

@@ -245,16 +245,15 @@ def retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor,
     return out
 
 
-def duplicate_groups(images: torch.Tensor) -> torch.Tensor:
-    """(N,) int64 group id per image: images with exactly equal pixels share an id (ids in order
-    of first appearance).  A procedural world can render the same scene twice."""
-    if not torch.is_tensor(images) or images.ndim < 2:
-        raise ValueError(f"images must be an (N, ...) tensor, got "
-                         f"{tuple(getattr(images, 'shape', ()))}")
-    _, inverse = torch.unique(images.reshape(images.shape[0], -1), dim=0, return_inverse=True)
-    first = {}
-    return torch.tensor([first.setdefault(int(i), len(first)) for i in inverse.tolist()],
-                        dtype=torch.long)
+def duplicate_ids(images: torch.Tensor) -> torch.Tensor:
+    """(N,) int64 id per image: bit-identical images share an id (ids in order of first
+    appearance), found by :func:`vlm_course.world.duplicates.image_digests`.  A procedural world
+    can render the same scene twice.  Raises ValueError when ``images`` is not (N, C, H, W)."""
+    from vlm_course.world.duplicates import image_digests
+
+    first: dict[str, int] = {}
+    return torch.tensor([first.setdefault(d, len(first)) for d in image_digests(images)],
+                        dtype=torch.long).reshape(-1)
 
 
 def caption_owner(captions: Sequence[Sequence[str]],
@@ -263,7 +262,7 @@ def caption_owner(captions: Sequence[Sequence[str]],
 
     captions: N lists of true captions (at least one each).  Identical sentences are one caption
     query, true for every image that has it; with ``groups`` ((N,) ids from
-    :func:`duplicate_groups`), identical images are one image for scoring: each caption is also
+    :func:`duplicate_ids`), identical images are one image for scoring: each caption is also
     true for every duplicate of its image, so retrieving the twin is not an error.  (Each image
     still is its own query.)  Returns ``(unique captions (M), owner (M, N) bool)``.
     """
@@ -297,7 +296,7 @@ def evaluate_retrieval_ranked(model, images: torch.Tensor, captions: Sequence[Se
     if not torch.is_tensor(images) or images.ndim != 4 or len(captions) != images.shape[0]:
         raise ValueError(f"images must be (N, 3, H, W) with one caption list per image, got "
                          f"{tuple(getattr(images, 'shape', ()))} and {len(captions)} lists")
-    groups = duplicate_groups(images) if merge_duplicate_images else None
+    groups = duplicate_ids(images) if merge_duplicate_images else None
     flat, owner = caption_owner(captions, groups)
     with eval_mode(model):
         img = torch.cat([model.encode_image(images[i:i + batch_size]).float().cpu()

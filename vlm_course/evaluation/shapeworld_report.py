@@ -35,15 +35,12 @@ __all__ = ["world_config_from_card", "detection_targets", "zero_shot_report"]
 
 def world_config_from_card(card: dict):
     """The :class:`~vlm_course.world.WorldConfig` a shipped checkpoint was trained on (its card's
-    ``world_config``, JSON lists turned back into tuples)."""
+    ``world_config``).  Raises ValueError for a dict without ``world_config``."""
     from vlm_course.world import WorldConfig
 
     if not isinstance(card, dict) or "world_config" not in card:
         raise ValueError("card must be a checkpoint card (a dict with 'world_config')")
-    fields = {k: (tuple(map(tuple, v)) if k == "heldout" and v is not None else
-                  tuple(v) if isinstance(v, list) else v)
-              for k, v in card["world_config"].items()}
-    return WorldConfig(**fields)
+    return WorldConfig.from_dict(card["world_config"])
 
 
 def detection_targets(batch, num_shapes: int) -> list[dict[str, torch.Tensor]]:
