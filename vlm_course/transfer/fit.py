@@ -67,10 +67,12 @@ class FitConfig:
 
 @dataclass
 class FitResult:
-    """What a fit did: per-step losses, wall time in seconds, trainable parameter count."""
+    """What a fit did: per-step losses, wall time and this process's CPU time in seconds (the
+    latter barely moves with other jobs on a shared machine), trainable parameter count."""
 
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     trainable: int = 0
 
 
@@ -128,7 +130,7 @@ def fit(method, inputs: torch.Tensor, labels: torch.Tensor,
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     order, cursor = torch.randperm(N, generator=generator), 0
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     method.train()
     for step in range(config.steps):
         if cursor + B > N:  # a new epoch: a new permutation
@@ -145,6 +147,7 @@ def fit(method, inputs: torch.Tensor, labels: torch.Tensor,
         result.losses.append(float(loss.detach()))
     method.eval()
     result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - start_cpu
     return result
 
 
