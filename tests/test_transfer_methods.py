@@ -91,9 +91,8 @@ def test_class_specific_coop_with_photo_context_is_exactly_zero_shot(model, imag
 
 def test_cocoop_with_silent_meta_net_is_zero_shot(model, images):
     cocoop = CoCoOp(model, NAMES)
+    assert torch.equal(cocoop.meta_net[-1].weight, torch.zeros(64, 4))  # starts silent
     with torch.no_grad():
-        cocoop.meta_net[-1].weight.zero_()
-        cocoop.meta_net[-1].bias.zero_()
         torch.testing.assert_close(cocoop(images), zero_shot_logits(model, images))
         # a non-zero output must change the prompts (not a constant: LayerNorm removes those)
         cocoop.meta_net[-1].bias.copy_(torch.linspace(-1, 1, 64))
@@ -225,6 +224,9 @@ def test_every_trainable_parameter_gets_a_gradient(name, model, images):
         with torch.no_grad():  # with B = 0 at init, A's gradient is exactly zero (as in LoRA)
             for lora_B in method.lora_B:
                 lora_B.normal_(std=0.1)
+    if name == "CoCoOp":
+        with torch.no_grad():  # the same for the meta-network, whose last layer starts at zero
+            method.meta_net[-1].weight.normal_(std=0.1)
     logits = method(images)
     assert logits.shape == (6, 3) and torch.isfinite(logits).all()
     F.cross_entropy(logits, torch.arange(6) % 3).backward()

@@ -198,7 +198,10 @@ class CoCoOp(_PromptLearner):
     Trainable: ``ctx`` (M, D) and ``meta_net`` (E -> E/r -> D).  For image features f (B, E):
     ``ctx(f) = ctx + meta_net(f)`` (B, M, D), K prompts per image, logits
     ``scale * <f_b, text_{b,k}>`` (B, K).  With the meta-network's output zero it equals CoOp with
-    the same context.  Raises as :class:`CoOp`, and ValueError for ``hidden_ratio`` < 1.
+    the same context.  The meta-network's last layer starts at zero (the paper keeps PyTorch's
+    default init), so training starts from the initial context, as CoOp's does, instead of from a
+    random shift several times larger than the word embeddings.
+    Raises as :class:`CoOp`, and ValueError for ``hidden_ratio`` < 1.
     """
 
     def __init__(self, model, classnames: Sequence[str], config: CoCoOpConfig | None = None):
@@ -215,6 +218,10 @@ class CoCoOp(_PromptLearner):
                                               None))
         self.meta_net = nn.Sequential(nn.Linear(E, max(1, E // r)), nn.ReLU(),
                                       nn.Linear(max(1, E // r), D))
+        # Start at CoOp: PyTorch's default init of the last layer shifts every context vector by
+        # a vector of norm ~2 for the shipped CLIP, whose word embeddings have norm ~0.3.
+        nn.init.zeros_(self.meta_net[-1].weight)
+        nn.init.zeros_(self.meta_net[-1].bias)
         self.to(self.device)
 
     def set_classnames(self, classnames: Sequence[str]) -> None:
