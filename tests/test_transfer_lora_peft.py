@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlm_course.models.clip import CLIP, CLIPConfig
+from vlm_course.recipes.clip import PRESETS, build_model
 from vlm_course.transfer.lora import LoRA, LoRAConfig, LoRALinear
 
 peft = pytest.importorskip("peft")
@@ -57,7 +57,7 @@ def test_lora_linear_matches_peft_outputs_gradients_and_merge():
 
 def test_lora_on_every_attention_output_matches_peft_on_the_whole_vit():
     torch.manual_seed(1)
-    model = CLIP(CLIPConfig.tiny()).eval()
+    model = build_model(PRESETS["tiny"]()).eval()
     ref = _peft(copy.deepcopy(model.visual), ["out_proj"], rank=2, alpha=4.0).eval()
     ours = LoRA(model, ["circle", "star"], LoRAConfig(rank=2, alpha=4.0, targets=("o",)))
     layers = _lora_layers(ref)
@@ -92,7 +92,7 @@ class SplitQKV(nn.Module):
 @pytest.mark.parametrize("targets", [("q", "v"), ("k",), ("q", "k", "v")])
 def test_packed_qkv_lora_matches_peft_on_separate_projections(targets):
     torch.manual_seed(2)
-    model = CLIP(CLIPConfig.tiny()).eval()
+    model = build_model(PRESETS["tiny"]()).eval()
     attn = model.text.transformer.resblocks[1].attn
     ref = _peft(SplitQKV(attn.in_proj_weight, attn.in_proj_bias),
                 [f"{t}_proj" for t in targets], rank=3, alpha=5.0)

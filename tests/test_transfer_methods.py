@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vlm_course.models.clip import CLIP, CLIPConfig
+from vlm_course.recipes.clip import PRESETS, build_model
 from vlm_course.transfer.adapters import (
     CLIPAdapter,
     CLIPAdapterConfig,
@@ -24,10 +24,11 @@ from vlm_course.transfer.visual_prompts import VPT, VPTConfig
 NAMES = ["circle", "red square", "star"]
 
 
-def tiny_clip(seed: int = 0, tower: str = "vit") -> CLIP:
+def tiny_clip(seed: int = 0, tower: str = "vit"):
+    """A randomly initialised ShapeWorld CLIP of the recipe's ``tiny`` (ViT, 48 px) or
+    ``tiny_resnet`` preset."""
     torch.manual_seed(seed)
-    config = CLIPConfig.tiny() if tower == "vit" else CLIPConfig.tiny_resnet()
-    return CLIP(config).eval()
+    return build_model(PRESETS["tiny" if tower == "vit" else "tiny_resnet"]()).eval()
 
 
 @pytest.fixture(scope="module")

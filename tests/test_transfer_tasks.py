@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vlm_course.models.clip import CLIP, CLIPConfig
+from vlm_course.recipes.clip import PRESETS, build_model
 from vlm_course.transfer import protocol
 from vlm_course.transfer.tasks import FewShotTask, TaskConfig, add_grain
 from vlm_course.world import ShapeWorld, WorldConfig
@@ -105,7 +105,7 @@ def test_summarise_and_harmonic_mean():
 
 def test_protocol_runs_every_method_on_a_tiny_task():
     torch.manual_seed(0)
-    model = CLIP(CLIPConfig.tiny()).eval()
+    model = build_model(PRESETS["tiny"]()).eval()
     small = FewShotTask(WORLD, TaskConfig(grain=0.05, pool_size=200, test_size=40))
     rows = protocol.run_few_shot(model, small, shots=(1,), seeds=(0,), steps_scale=0.02)
     assert [r["method"] for r in rows] == list(protocol.METHODS)

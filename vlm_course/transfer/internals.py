@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 TEXT_STAGES = ("token_embedding", "positional_embedding", "forward_features", "pool")
-VIT_STAGES = ("patchify", "embed", "ln_pre", "transformer", "pool", "class_embedding")
+VIT_STAGES = ("patchify", "embed", "ln_pre", "transformer", "forward_head", "class_embedding")
 PROJECTIONS = ("q", "k", "v", "o")
 
 
@@ -104,11 +104,11 @@ def run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def image_head(model, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """The ViT head on the tokens after the blocks: (B, 1 + n, D) -> (B, E).
+    """The ViT head (``forward_head``) on the tokens after the blocks: (B, 1 + n, D) -> (B, E).
 
     ``ln_post`` on the class token (position 0) and the projection; unit rows when ``normalize``.
     """
-    features = vit_tower(model).pool(tokens)
+    features = vit_tower(model).forward_head(tokens)
     return F.normalize(features, dim=-1) if normalize else features
 
 

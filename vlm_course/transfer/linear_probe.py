@@ -1,12 +1,14 @@
 """The linear probe: a logistic-regression head on frozen image features (chapter 10 baseline).
 
 CLIP (Radford et al. 2021) and CoOp (Zhou et al. 2022) compare prompt learning with a linear probe:
-a linear classifier ``W f + b`` trained on the frozen, L2-normalised image features of the few-shot
-set.  It knows nothing of the class *names* — at one shot per class it usually loses to zero-shot
-CLIP, and it cannot classify a class it has no example of, but with enough shots it catches up.
-Trained here with the same loop as the other methods (cross-entropy with weight decay, i.e.
-L2-regularised multinomial logistic regression; chapter 09 sweeps the regularisation with
-scikit-learn instead).
+a linear classifier ``W f + b`` on the frozen, L2-normalised image features of the few-shot set,
+with its L2 regularisation chosen on held-out data.  It knows nothing of the class *names* — at
+one shot per class it barely beats chance, and it cannot classify a class it has no example of,
+but with enough shots it catches up.  :meth:`LinearProbe.solve` sets the head to the optimum of
+the regularised logistic regression by chapter 09's solver
+(:func:`vlm_course.evaluation.probe.fit_logistic_regression`, the objective of scikit-learn's
+``LogisticRegression(C)``); the head is also an ordinary trainable layer for
+:func:`vlm_course.transfer.fit.fit`.
 """
 
 from __future__ import annotations
@@ -45,3 +47,22 @@ class LinearProbe(FrozenVLM):
 
     def logits_from_features(self, image_emb: torch.Tensor) -> torch.Tensor:
         return self.head(self.check_features(image_emb))
+
+    @torch.no_grad()
+    def solve(self, features: torch.Tensor, labels: torch.Tensor, C: float = 1.0) -> None:
+        """Set the head to the regularised logistic-regression optimum on ``(features, labels)``.
+
+        features: (N, E) float image features; labels: (N,) long in ``[0, K)``, every class
+        present; C: inverse L2 strength (> 0).  Raises ValueError for bad shapes, labels or C.
+        """
+        from vlm_course.evaluation.probe import fit_logistic_regression
+
+        features = self.check_features(features)
+        present = sorted(set(labels.tolist())) if torch.is_tensor(labels) else labels
+        if not torch.is_tensor(labels) or labels.shape != features.shape[:1] or \
+                present != list(range(self.num_classes)):
+            raise ValueError(f"labels must be ({features.shape[0]},) ids covering every class "
+                             f"0 .. {self.num_classes - 1}, got {present}")
+        weight, bias = fit_logistic_regression(features.cpu(), labels.cpu(), C=C)
+        self.head.weight.copy_(weight.to(self.head.weight))
+        self.head.bias.copy_(bias.to(self.head.bias))

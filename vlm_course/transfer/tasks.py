@@ -63,11 +63,12 @@ def add_grain(images: torch.Tensor, grain: float, seeds: Sequence[int]) -> torch
 @dataclass(frozen=True)
 class TaskConfig:
     """``label``: what to classify (one of :data:`LABELS`); ``grain``: sensor-noise std
-    (0 = the clean pre-training domain); ``pool_size``: train/val scenes the k-shot sets are
-    drawn from; ``test_size``: test scenes; ``seed``: the noise seed."""
+    (0 = the clean pre-training domain; the default 0.03 takes the shipped CLIP's zero-shot shape
+    accuracy from 0.95 to 0.46 — weak, but not at chance); ``pool_size``: train/val scenes the
+    k-shot sets are drawn from; ``test_size``: test scenes; ``seed``: the noise seed."""
 
     label: str = "shape"
-    grain: float = 0.05
+    grain: float = 0.03
     pool_size: int = 1500
     test_size: int = 1000
     seed: int = 0
