@@ -347,3 +347,19 @@ def test_insert_context_places_vectors_after_sos():
     assert x[0, :, 0].tolist() == [0, -1, -1, 1, 2, 3]
     assert x[1, :, 0].tolist() == [6, -1, -1, 7, 8, 9]
     assert eot.tolist() == [4, 5]
+
+
+def test_linear_probe_solve_is_chapter_09s_logistic_regression(model):
+    from vlm_course.evaluation.probe import fit_logistic_regression
+
+    g = torch.Generator().manual_seed(4)
+    feats = F.normalize(torch.randn(12, 64, generator=g), dim=-1)
+    labels = torch.arange(12) % 3
+    probe = LinearProbe(model, NAMES)
+    probe.solve(feats, labels, C=10.0)
+    weight, bias = fit_logistic_regression(feats, labels, C=10.0)
+    torch.testing.assert_close(probe.head.weight, weight.float())
+    torch.testing.assert_close(probe.head.bias, bias.float())
+    assert accuracy(probe, feats, labels) == 1.0  # 12 points in 64-d: separable
+    with pytest.raises(ValueError, match="labels must be"):
+        probe.solve(feats, labels % 2, C=1.0)  # class 2 missing
