@@ -92,7 +92,7 @@ def main() -> None:
     card = pretrained.card(CHECKPOINT)
     model = pretrained.load(CHECKPOINT, device="cpu")
     task_config = TaskConfig(grain=args.grain, test_size=args.test_size)
-    task = FewShotTask(WorldConfig(**card["world_config"]), task_config)
+    task = FewShotTask(WorldConfig.from_dict(card["world_config"]), task_config)
     print(f"{task}; {len(task.test_set()[1])} test images")
 
     def show(row: dict) -> None:
