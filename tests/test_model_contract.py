@@ -93,6 +93,36 @@ def vit_bad(h, w):
             rf"images must have shape \(B, 3, {h}, {w}\).*got \(2, 3, {h + 8}, {w}\)")
 
 
+def transfer_build(name):
+    """A chapter-10 method on a frozen tiny CLIP (32x32 ViT); parts that start at zero by design
+    (LoRA's B, CoCoOp's last meta-network layer) get small random values so every parameter of
+    the method receives a gradient."""
+    def build():
+        from models_oracles import tiny_clip_config
+
+        from vlm_course.models.clip import CLIP
+        from vlm_course.transfer.lora import LoRA
+        from vlm_course.transfer.prompt_tuning import CoCoOp
+        from vlm_course.transfer.visual_prompts import VPT, VPTConfig
+
+        clip = CLIP(tiny_clip_config("vit"))
+        classes = ["circle", "square", "red star"]
+        method = {"VPT-deep": lambda: VPT(clip, classes, VPTConfig(n_tokens=3, deep=True)),
+                  "LoRA": lambda: LoRA(clip, classes),
+                  "CoCoOp": lambda: CoCoOp(clip, classes)}[name]()
+        with torch.no_grad():
+            for p in method.parameters():
+                if not p.abs().sum():
+                    p.normal_(std=0.1)
+        return method
+    return build
+
+
+def transfer_bad():
+    return (lambda m: m(torch.rand(2, 3, 48, 48)),
+            r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)")
+
+
 # zero_init_last=False where the zero-initialised BN would (by design) stop gradients into the
 # residual branch at initialisation.
 ENTRIES: dict[str, Entry] = {
@@ -134,6 +164,13 @@ ENTRIES: dict[str, Entry] = {
         clip_build("resnet"), lambda: (images(64, 64)()[0], clip_inputs()[1]), 48,
         (lambda m: m.encode_image(torch.rand(2, 3, 32, 32)),
          r"expected \(B, 3, 64, 64\), got \(2, 3, 32, 32\)"), clip_run),
+    # chapter 10: logits (B, K) of a transfer method on a frozen CLIP; its own parameters only
+    "VPT-deep on a frozen CLIP": Entry(transfer_build("VPT-deep"), images(32, 32), 3,
+                                       transfer_bad()),
+    "LoRA (q, v) on a frozen CLIP": Entry(transfer_build("LoRA"), images(32, 32), 3,
+                                          transfer_bad()),
+    "CoCoOp on a frozen CLIP": Entry(transfer_build("CoCoOp"), images(32, 32), 3,
+                                     transfer_bad()),
 }
 
 
