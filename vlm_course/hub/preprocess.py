@@ -82,6 +82,9 @@ class ImagePreprocess:
         crop = (self.crop, self.crop) if isinstance(self.crop, int) else tuple(self.crop)
         if len(crop) != 2 or not all(isinstance(c, int) and c >= 1 for c in crop):
             raise ValueError(f"crop must be an int or (H, W) of ints >= 1, got {self.crop!r}")
+        if self.size < max(crop):
+            raise ValueError(f"size must be >= the crop {crop} (the crop is cut from the resized "
+                             f"image), got {self.size}")
         object.__setattr__(self, "crop", crop)
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"mean and std must hold 3 values (std > 0), got {self.mean!r} and "
@@ -127,11 +130,13 @@ class ImagePreprocess:
         ch, cw = self.crop
         if (H, W) == (ch, cw):
             return images
-        scale = self.size / min(H, W)
-        h, w = max(ch, round(H * scale)), max(cw, round(W * scale))
+        if H <= W:    # the shorter side becomes ``size``; the longer one is floored (as HF)
+            h, w = self.size, int(self.size * W / H)
+        else:
+            h, w = int(self.size * H / W), self.size
         x = F.interpolate(images, size=(h, w), mode=self.interpolation, align_corners=False,
                           antialias=True).clamp(0, 1)
-        top, left = (h - ch) // 2, (w - cw) // 2
+        top, left = (h - ch) // 2, (w - cw) // 2    # offsets floored, as Hugging Face does
         return x[:, :, top:top + ch, left:left + cw]
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
