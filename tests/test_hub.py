@@ -96,6 +96,20 @@ def test_export_reloads_with_plain_transformers_with_equal_logits_and_gradients(
     model.zero_grad()
 
 
+def test_word_level_tokenizer_file_splits_and_truncates_like_the_course_tokenizer(exported):
+    model, folder = exported
+    tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    cfg = model.config
+    L = cfg.text.context_length
+    texts = ["A Red-circle!", "zebra, a  blue\tsquare; left?", "a" + " big red circle" * 12,
+             "", "Ünïcode star.", "2 objects: 3 circles"]
+    enc = tok(texts, padding="max_length", max_length=L, truncation=True, return_tensors="pt")
+    ours = model.tokenize(texts)
+    assert torch.equal(enc["input_ids"], hf_interop.hf_input_ids(
+        ours["input_ids"], cfg.text.vocab_size, cfg.text.eos_id))
+    assert torch.equal(enc["attention_mask"], ours["attention_mask"])
+
+
 def test_export_loads_back_into_the_course_classes_bit_exactly(exported):
     model, folder = exported
     back = hf_folder.load_hf_folder(folder)
