@@ -278,6 +278,10 @@ def test_a_named_model_is_found_in_a_local_hf_cache(exported, tmp_path):
     for f in folder.iterdir():
         (snap / f.name).write_bytes(f.read_bytes())
     assert loading.locate("course/tiny-clip", cache_dir=tmp_path) == snap
+    (snap / "model.safetensors").unlink()       # a snapshot without weights is not usable
+    with pytest.raises(loading.NotDownloadedError, match="without config.json or "):
+        loading.locate("course/tiny-clip", cache_dir=tmp_path)
+    (snap / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
     back = loading.from_pretrained("course/tiny-clip", into="course", cache_dir=tmp_path)
     assert torch.equal(back.logit_scale, model.logit_scale)
 
@@ -308,6 +312,8 @@ def test_bad_input_is_refused_with_a_clear_message(exported, tmp_path):
         loading.locate("./nowhere")
     with pytest.raises(TypeError, match="name must be a model id"):
         loading.locate(3)
+    with pytest.raises(ValueError, match="name must be a folder or a model id"):
+        loading.locate("not a valid//id", cache_dir=tmp_path)
     with pytest.raises(ValueError, match="into must be 'adapter' or 'course', got 'x'"):
         loading.from_pretrained(folder, into="x")
     with pytest.raises(ValueError, match=r"size must be >= the crop \(64, 64\)"):

@@ -65,8 +65,10 @@ def locate(name: str | os.PathLike, *, cache_dir: str | os.PathLike | None = Non
         TypeError: ``name`` is not a string or path.
         FileNotFoundError: ``name`` looks like a path (starts with ``.``, ``/`` or ``~``) and no
             such folder exists.
+        ValueError: ``name`` is neither a folder nor a valid model id.
         NotDownloadedError: ``name`` is not in the cache and ``download`` is False (at once,
-            without touching the network; the message says how to download it).
+            without touching the network; the message says how to download it), or its cached
+            snapshot lacks ``config.json`` or safetensors weights (pickled weights are not read).
     """
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"name must be a model id like 'openai/clip-vit-base-patch32' or a "
@@ -78,19 +80,31 @@ def locate(name: str | os.PathLike, *, cache_dir: str | os.PathLike | None = Non
     if isinstance(name, os.PathLike) or text.startswith((".", "/", "~")):
         raise FileNotFoundError(f"name {text!r} is not a folder")
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
 
-    if download:
-        return Path(snapshot_download(text, cache_dir=cache_dir, revision=revision,
-                                      allow_patterns=HF_PATTERNS))
+    call = f"vlm_course.hub.loading.from_pretrained({text!r}, download=True)"
     try:
-        with offline():
-            return Path(snapshot_download(text, cache_dir=cache_dir, revision=revision,
-                                          local_files_only=True, allow_patterns=HF_PATTERNS))
-    except Exception as err:   # LocalEntryNotFoundError, an invalid id, an offline-mode error
+        if download:
+            folder = Path(snapshot_download(text, cache_dir=cache_dir, revision=revision,
+                                            allow_patterns=HF_PATTERNS))
+        else:
+            with offline():
+                folder = Path(snapshot_download(text, cache_dir=cache_dir, revision=revision,
+                                                local_files_only=True,
+                                                allow_patterns=HF_PATTERNS))
+    except HFValidationError as err:
+        raise ValueError(f"name must be a folder or a model id like "
+                         f"'openai/clip-vit-base-patch32', got {text!r}") from err
+    except (FileNotFoundError, ConnectionError) as err:   # not cached / offline mode
+        if download:
+            raise
         where = f"the Hugging Face cache {str(cache_dir)!r}" if cache_dir else \
             "the local Hugging Face cache"
-        call = f"vlm_course.hub.loading.from_pretrained({text!r}, download=True)"
         raise NotDownloadedError(_hint(text, f"{text!r} (looked up in {where})", call)) from err
+    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
+        raise NotDownloadedError(_hint(text, f"{text!r} is in the cache ({folder}) without "
+                                       f"config.json or *.safetensors weights, so it", call))
+    return folder
 
 
 def from_pretrained(name: str | os.PathLike, *, into: str = "adapter",
