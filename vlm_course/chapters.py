@@ -72,7 +72,8 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("12", "benchmarks", "Benchmarks", "Benchmarking analysis",
             "the survey's trends reproduced in miniature", "all"),
     Chapter("13", "real_models", "Real models and real scale", "(bridge to practice)",
-            "the same code on a real CLIP; torchrun on several GPUs", "pretrained, training"),
+            "chapter 08 on a Hugging Face CLIP; export/reload; bf16; torchrun = one process",
+            "hub, interop, training.distributed"),
     Chapter("14", "challenges", "Challenges and future directions",
             "Challenges and future directions", "discussion and open exercises", "-"),
 )
