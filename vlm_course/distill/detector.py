@@ -206,17 +206,21 @@ def detect(model: RegionDetector, images: torch.Tensor, proposals: Sequence[torc
     emb, deltas = model(images, proposals)
     model.train(was)
     probs = model.class_logits(emb, text).softmax(dim=1)[:, 1:]             # (n, K)
-    out, start = [], 0
+    scores, labels = probs.max(dim=1)                                       # (n,)
+    counts = [len(b) for b in proposals]
+    image_id = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    boxes = torch.cat([b.float() for b in proposals]) if counts else probs.new_zeros(0, 4)
+    if refine:
+        boxes = apply_deltas(boxes, deltas)
     H, W = images.shape[-2:]
-    for bx in proposals:
-        n = len(bx)
-        p, d = probs[start:start + n], deltas[start:start + n]
-        start += n
-        boxes = apply_deltas(bx.float(), d) if refine else bx.float()
-        x1, y1 = boxes[:, 0].clamp(0, W), boxes[:, 1].clamp(0, H)
-        boxes = torch.stack([x1, y1, torch.maximum(boxes[:, 2].clamp(0, W), x1),
-                             torch.maximum(boxes[:, 3].clamp(0, H), y1)], dim=1)
-        scores, labels = p.max(dim=1) if n else (p.new_zeros(0), p.new_zeros(0).long())
-        keep = batched_nms(boxes, scores, labels, nms_iou) if n else labels
-        out.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
+    x1, y1 = boxes[:, 0].clamp(0, W), boxes[:, 1].clamp(0, H)
+    boxes = torch.stack([x1, y1, torch.maximum(boxes[:, 2].clamp(0, W), x1),
+                         torch.maximum(boxes[:, 3].clamp(0, H), y1)], dim=1)
+    # one NMS call for the whole batch: a box only competes with its own image and class
+    keep = batched_nms(boxes, scores, image_id * text.shape[0] + labels, nms_iou)
+    keep = keep[torch.argsort(image_id[keep], stable=True)]
+    out = []
+    for b in range(len(counts)):
+        k = keep[image_id[keep] == b]
+        out.append({"boxes": boxes[k], "scores": scores[k], "labels": labels[k]})
     return out
