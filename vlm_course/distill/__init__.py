@@ -10,8 +10,9 @@ architecture and speed but inherits the VLM's vocabulary.
   class text embeddings, dense pseudo-labels;
 * :mod:`~vlm_course.distill.detector` — a small open-vocabulary detector (ViLD-text + ViLD-image);
 * :mod:`~vlm_course.distill.segmenter` — a small segmenter taught by dense pseudo-labels;
-* :mod:`~vlm_course.distill.shapeworld` — the base/novel split and the open-vocabulary
-  evaluation on ShapeWorld (box AP and mIoU of chapter 08).
+* :mod:`~vlm_course.distill.shapeworld` — the base/novel split on ShapeWorld, the detector's
+  data, training and open-vocabulary evaluation (chapter 08's box AP);
+* :mod:`~vlm_course.distill.shapeworld_seg` — the same for the segmenter (chapter 08's mIoU).
 
 Nothing here is imported with ``vlm_course``; import the submodules.
 """

@@ -153,7 +153,7 @@ class RegionDetector(nn.Module):
 
 
 def detector_loss(model: RegionDetector, batch: dict, *, image_weight: float = 1.0,
-                  box_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+                  box_weight: float = 1.0, distance: str = "l1") -> tuple[torch.Tensor, dict]:
     """ViLD's training loss on one batch (chapter 11): text + ``image_weight`` * image + box.
 
     batch: ``images`` (B, 3, H, W); ``boxes`` B tensors (n_b, 4) proposals; ``labels`` (n,) int64
@@ -161,6 +161,8 @@ def detector_loss(model: RegionDetector, batch: dict, *, image_weight: float = 1
     base-class text embeddings; ``teacher`` (n, D) the VLM's crop embeddings of the proposals
     (needed when ``image_weight > 0``); ``box_targets`` (n, 4) xyxy and ``box_valid`` (n,) bool
     (proposals matched to an annotated base box).
+    ``distance``: of the image term, ``"l1"`` (ViLD) or ``"cosine"``
+    (:func:`~vlm_course.distill.losses.embedding_distill_loss`).
     Returns ``(loss, {"text", "image", "box"})``.  ``image_weight = 0`` is ViLD-text alone, the
     detector trained on base labels only.
     Raises ValueError for a negative weight or a batch without the keys it needs.
@@ -174,7 +176,7 @@ def detector_loss(model: RegionDetector, batch: dict, *, image_weight: float = 1
         raise ValueError(f"batch must hold {need}, missing {missing}")
     emb, deltas = model(batch["images"], batch["boxes"])                   # (n, D), (n, 4)
     text_loss = F.cross_entropy(model.class_logits(emb, batch["text"]), batch["labels"])
-    image_loss = embedding_distill_loss(emb, batch["teacher"]) if image_weight > 0 \
+    image_loss = embedding_distill_loss(emb, batch["teacher"], distance) if image_weight > 0 \
         else emb.sum() * 0.0
     box_loss = emb.sum() * 0.0
     if box_weight > 0 and "box_valid" in batch and bool(batch["box_valid"].any()):

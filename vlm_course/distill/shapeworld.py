@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vlm_course.evaluation.box_ap import _iou, coco_map, mean_ap_over
+from vlm_course.evaluation.box_ap import coco_map, mean_ap_over
 from vlm_course.evaluation.classifier import ZeroShotClassifier
 from vlm_course.evaluation.proposals import propose_boxes
 from vlm_course.evaluation.zeroshot import shapeworld_prompts
@@ -102,11 +102,13 @@ class DetectionData:
 
 
 def _background_box(rng: np.random.Generator, gt: torch.Tensor, size: int) -> list[float]:
+    from torchvision.ops import box_iou
+
     for _ in range(50):
         w, h = rng.integers(6, 16, size=2)
         x, y = rng.integers(0, size - w), rng.integers(0, size - h)
         box = torch.tensor([[x, y, x + w, y + h]], dtype=torch.float64)
-        if len(gt) == 0 or float(_iou(box, gt.double()).max()) < 0.05:
+        if len(gt) == 0 or float(box_iou(box, gt.double()).max()) < 0.05:
             return box[0].float().tolist()
     return [0.0, 0.0, 4.0, 4.0]
 
@@ -119,6 +121,8 @@ def detection_data(teacher, world_cfg, split: OpenVocabSplit, n: int = 512, seed
     proposal is labelled with the base class of the annotated box it overlaps by at least
     ``match_iou``, else background — novel objects therefore count as background, as
     unannotated objects do in ViLD.  One random empty box per image adds plain background."""
+    from torchvision.ops import box_iou
+
     batch = scenes(world_cfg, "train", n, seed)
     rng = np.random.default_rng(seed + 1)
     base = {s: j for j, s in enumerate(split.base_ids)}
@@ -133,7 +137,7 @@ def detection_data(teacher, world_cfg, split: OpenVocabSplit, n: int = 512, seed
         tgt = bx.clone()
         ok = torch.zeros(len(bx), dtype=torch.bool)
         if len(keep) and len(props):
-            ious = _iou(props.double(), gt_base.double())                  # (n_b, m_base)
+            ious = box_iou(props.double(), gt_base.double())                  # (n_b, m_base)
             best, arg = ious.max(dim=1)
             for r in range(len(props)):
                 if float(best[r]) >= match_iou:
@@ -180,12 +184,13 @@ class RegionBatches:
                 "teacher": d.teacher[rows], "text": d.text}
 
 
-def train_detector(data: DetectionData, *, image_weight: float = 1.0, steps: int = 300,
-                   batch_size: int = 32, lr: float = 3e-3, seed: int = 0,
+def train_detector(data: DetectionData, *, image_weight: float = 1.0, distance: str = "l1",
+                   steps: int = 300, batch_size: int = 32, lr: float = 3e-3, seed: int = 0,
                    config: DetectorConfig | None = None, desc: str = "detector"):
     """Train a :class:`RegionDetector` on ``data`` with the one training loop; returns
     ``(model in eval mode, history)``.  ``image_weight = 0``: base labels only (ViLD-text);
-    ``> 0``: distilled from the teacher's crop embeddings as well (ViLD)."""
+    ``> 0``: distilled from the teacher's crop embeddings as well (ViLD), with the L1 or
+    ``"cosine"`` ``distance``."""
     from vlm_course.settings import seed_everything
     from vlm_course.training.loop import TrainConfig, train
 
@@ -194,7 +199,8 @@ def train_detector(data: DetectionData, *, image_weight: float = 1.0, steps: int
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=1e-4,
                       warmup_steps=max(1, steps // 20), seed=seed, checkpoint_every=steps)
     history = train(model, RegionBatches(data, batch_size, seed=seed),
-                    lambda m, b: detector_loss(m, b, image_weight=image_weight), cfg, desc=desc)
+                    lambda m, b: detector_loss(m, b, image_weight=image_weight, distance=distance),
+                    cfg, desc=desc)
     return model.eval(), history
 
 
