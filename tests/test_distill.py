@@ -261,3 +261,29 @@ def test_crop_embeddings_errors(teacher, scenes):
         crop_embeddings(teacher, scenes.images[:1], [torch.tensor([[5.0, 5.0, 1.0, 9.0]])])
     with pytest.raises(ValueError, match="keep_top"):
         pseudo_logits(teacher, WORLD, scenes.images[:1], keep_top=0)
+
+
+def test_open_vocab_split_and_split_miou(scenes):
+    from vlm_course.distill.shapeworld_seg import evaluate_segmenter
+
+    split = OpenVocabSplit(WORLD.shapes, ("star", "ring"))
+    assert split.novel_ids == (WORLD.shapes.index("star"), WORLD.shapes.index("ring"))
+    assert sorted(split.base_ids + split.novel_ids) == list(range(len(WORLD.shapes)))
+    masks = scenes.semantic_masks
+    perfect = evaluate_segmenter(lambda x: masks.clone(), scenes.images, masks, split)
+    assert perfect["miou"] == pytest.approx(1.0) and perfect["iou_background"] == 1.0
+    present = {int(c) - 1 for c in masks.unique() if c > 0}
+    if present & set(split.base_ids):
+        assert perfect["miou_base"] == pytest.approx(1.0)
+    nothing = evaluate_segmenter(lambda x: torch.zeros_like(masks), scenes.images, masks, split)
+    assert nothing["miou_base"] == 0.0 or nothing["miou_base"] != nothing["miou_base"]
+
+
+def test_detector_loss_cosine_distance_matches_loss_function(teacher, scenes):
+    torch.manual_seed(0)
+    model = RegionDetector()
+    batch = _batch(scenes, teacher)
+    _, m = detector_loss(model, batch, image_weight=1.0, box_weight=0.0, distance="cosine")
+    emb, _ = model(batch["images"], batch["boxes"])
+    expected = embedding_distill_loss(emb, batch["teacher"], "cosine")
+    assert m["image"] == pytest.approx(float(expected.detach()), rel=1e-5)
