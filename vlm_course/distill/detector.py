@@ -210,7 +210,8 @@ def detect(model: RegionDetector, images: torch.Tensor, proposals: Sequence[torc
     probs = model.class_logits(emb, text).softmax(dim=1)[:, 1:]             # (n, K)
     scores, labels = probs.max(dim=1)                                       # (n,)
     counts = [len(b) for b in proposals]
-    image_id = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    image_id = torch.repeat_interleave(torch.arange(len(counts)),
+                                       torch.tensor(counts, dtype=torch.long))
     boxes = torch.cat([b.float() for b in proposals]) if counts else probs.new_zeros(0, 4)
     if refine:
         boxes = apply_deltas(boxes, deltas)
