@@ -123,6 +123,34 @@ def transfer_bad():
             r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)")
 
 
+def _distill_text():
+    g = torch.Generator().manual_seed(7)
+    return torch.nn.functional.normalize(torch.randn(3, 64, generator=g), dim=1)
+
+
+def detector_run(model, imgs):
+    """Chapter 11's student detector on one box per image: embedding, box deltas and class
+    logits (so the background embedding gets a gradient too)."""
+    boxes = [torch.tensor([[4.0, 6.0, 30.0, 40.0]])] * len(imgs)
+    emb, deltas = model(imgs, boxes)
+    return torch.cat([emb, deltas, model.class_logits(emb, _distill_text())], dim=1)
+
+
+def distill_detector():
+    from vlm_course.distill.detector import DetectorConfig, RegionDetector
+
+    return RegionDetector(DetectorConfig())
+
+
+def distill_segmenter():
+    from vlm_course.distill.segmenter import DenseStudent, SegmenterConfig
+
+    return DenseStudent(SegmenterConfig())
+
+
+DISTILL_BAD = r"images must be a float \(B, 3, H, W\) tensor, got torch.float32 \(2, 1, 48, 48\)"
+
+
 # zero_init_last=False where the zero-initialised BN would (by design) stop gradients into the
 # residual branch at initialisation.
 ENTRIES: dict[str, Entry] = {
@@ -171,6 +199,13 @@ ENTRIES: dict[str, Entry] = {
                                           transfer_bad()),
     "CoCoOp on a frozen CLIP": Entry(transfer_build("CoCoOp"), images(32, 32), 3,
                                      transfer_bad()),
+    "distill RegionDetector (chapter 11)": Entry(
+        distill_detector, images(48, 48), 64 + 4 + 4,
+        (lambda m: m.forward_features(torch.rand(2, 1, 48, 48)), DISTILL_BAD), detector_run),
+    "distill DenseStudent (chapter 11)": Entry(
+        distill_segmenter, images(48, 48), 3,
+        (lambda m: m.forward_features(torch.rand(2, 1, 48, 48)), DISTILL_BAD),
+        lambda m, x: m(x, _distill_text()).mean(dim=(2, 3))),
 }
 
 

@@ -68,7 +68,9 @@ CHAPTERS: tuple[Chapter, ...] = (
             "learnable context, adapters, cache model, visual prompts", "transfer"),
     Chapter("11", "distillation", "Knowledge distillation",
             "Knowledge distillation to detection and segmentation",
-            "a small detector taught by the VLM", "distill"),
+            "KD temperature widget; a detector with vs without ViLD distillation, base vs novel "
+            "AP; a segmenter from pseudo-labels; student vs teacher speed",
+            "distill, evaluation"),
     Chapter("12", "benchmarks", "Benchmarks", "Benchmarking analysis",
             "the survey's trends reproduced in miniature", "all"),
     Chapter("13", "real_models", "Real models and real scale", "(bridge to practice)",
