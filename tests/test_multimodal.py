@@ -151,3 +151,20 @@ def test_errors_name_the_argument():
     with pytest.raises(TypeError, match="config must be a MultimodalConfig"):
         MultimodalTransformer({"vocab_size": 3})
     assert MultimodalConfig.from_dict(model.config.to_dict()) == model.config
+
+
+def test_vocabulary_fills_the_ids_and_tokenizes():
+    cfg = MultimodalConfig.tiny(("a", "red", "circle"))
+    assert cfg.vocab == ("a", "red", "circle") and cfg.vocab_size == 8
+    assert (cfg.pad_id, cfg.sos_id, cfg.eos_id) == (0, 1, 2)
+    model = MultimodalTransformer(cfg)
+    tokens = model.tokenize(["a red circle"])
+    assert tokens["input_ids"].shape == (1, cfg.context_length)
+    assert tokens["input_ids"][0, :5].tolist() == [1, 5, 6, 7, 2]
+    assert MultimodalConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="config.vocab is empty"):
+        _model().tokenize(["a red circle"])
+    with pytest.raises(ValueError, match="vocab_size must equal the tokenizer's size 8"):
+        MultimodalTransformer(MultimodalConfig(vocab=("a", "red", "circle"), vocab_size=20))
+    with pytest.raises(ValueError, match="words"):
+        MultimodalConfig.tiny(("Red",))

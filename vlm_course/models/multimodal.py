@@ -18,7 +18,7 @@ Shapes: images ``(B, 3, H, W)``; patches ``(B, N, K)``, ``K = P*P*3``; ``image_m
 0 = padding; padding keys are never attended to); features ``(B, N + L, D)``.
 Named stages: ``embed_image``, ``embed_text``, ``attention_pattern``, ``forward_features``,
 ``predict_pixels``, ``predict_masked_words``, ``predict_next_words``.  The model knows token ids
-only (``vocab_size``, ``pad_id``, ``sos_id``, ``eos_id``), never the world.
+and its tokenizer's words (``config.vocab``), never the world.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from vlm_course.text import Tokenizer
 
 from .transformer import Transformer
 from .vit import patchify
@@ -41,12 +43,17 @@ MODES = ("full", "prefix")
 
 @dataclass
 class MultimodalConfig:
-    """A single-stream image-text transformer (see the module docstring)."""
+    """A single-stream image-text transformer (see the module docstring).
 
+    ``vocab``: the tokenizer's words (special tokens excluded); :meth:`tiny` fills ``vocab_size``
+    and the special ids in from it.  An empty ``vocab`` leaves the ids to the caller (tests).
+    """
+
+    vocab: tuple[str, ...] = ()
     vocab_size: int = 128
-    context_length: int = 24
+    context_length: int = 16
     image_size: int = 48
-    patch_size: int = 8
+    patch_size: int = 16
     in_channels: int = 3
     width: int = 64
     layers: int = 3
@@ -59,6 +66,7 @@ class MultimodalConfig:
     eos_id: int = 2
 
     def __post_init__(self) -> None:
+        self.vocab = tuple(self.vocab)
         for name in ("vocab_size", "context_length", "image_size", "patch_size", "in_channels",
                      "width", "layers", "heads"):
             value = getattr(self, name)
@@ -73,10 +81,17 @@ class MultimodalConfig:
                                  f"got {getattr(self, name)}")
 
     @classmethod
-    def tiny(cls, **overrides) -> MultimodalConfig:
-        """48x48 images in 8x8 patches (36 tokens), context 24, width 64, 3 layers, 4 heads;
-        pass ``vocab_size=tok.vocab_size``."""
-        return dataclasses.replace(cls(), **overrides)
+    def tiny(cls, vocab=(), **overrides) -> MultimodalConfig:
+        """48x48 images in 16x16 patches (9 tokens: one per ShapeWorld grid cell), context 16,
+        width 64, 3 layers, 4 heads; ``vocab`` (a sequence of words) sets ``vocab_size`` and the
+        special ids.  Raises ``ValueError`` for a word the tokenizer refuses."""
+        cfg = cls(**overrides)
+        if vocab:
+            tok = Tokenizer(tuple(vocab))
+            cfg = dataclasses.replace(cfg, vocab=tuple(tok.to_dict()["words"]),
+                                      vocab_size=tok.vocab_size, pad_id=tok.pad_id,
+                                      sos_id=tok.sos_id, eos_id=tok.eos_id)
+        return cfg
 
     @property
     def num_patches(self) -> int:
@@ -141,9 +156,24 @@ class MultimodalTransformer(nn.Module):
         self.pixel_head = nn.Linear(D, K)
         self.mlm_head = nn.Linear(D, c.vocab_size)
         self.lm_head = nn.Linear(D, c.vocab_size)
+        self.tokenizer = Tokenizer(c.vocab) if c.vocab else None
+        if self.tokenizer is not None and self.tokenizer.vocab_size != c.vocab_size:
+            raise ValueError(f"config.vocab_size must equal the tokenizer's size "
+                             f"{self.tokenizer.vocab_size} for config.vocab, got {c.vocab_size}")
         nn.init.normal_(self.token_embedding.weight, std=0.02)
+        for head in (self.pixel_head, self.mlm_head, self.lm_head):  # start from "predict 0" /
+            nn.init.zeros_(head.weight)                               # uniform over words
+            nn.init.zeros_(head.bias)
 
     # ------------------------------------------------------------------ inputs
+    def tokenize(self, texts) -> dict[str, torch.Tensor]:
+        """``input_ids`` and ``attention_mask`` ``(B, context_length)`` long of ``texts``.
+        Raises ``ValueError`` when the config has no vocabulary, ``TypeError`` for non-strings."""
+        if self.tokenizer is None:
+            raise ValueError("config.vocab is empty: this model has no tokenizer")
+        enc = self.tokenizer(texts, context_length=self.config.context_length)
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
     def patchify(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W) -> (B, N, K)``; raises ``ValueError`` for a wrong image shape."""
         c = self.config
