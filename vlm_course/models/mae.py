@@ -19,8 +19,9 @@ Named stages (MAE's names), each callable on its own::
 
 ``forward(images)`` runs them all and returns :class:`MAEOutput`.  The encoder is a
 :class:`~vlm_course.models.vit.VisionTransformer` (its ``patch_embed``, class token, position
-embeddings, ``ln_pre``, blocks and ``ln_post`` as MAE's final norm); its projection ``proj`` is
-fixed to the identity and frozen (MAE trains no projection head).  ``encode_image`` gives
+embeddings, ``ln_pre``, blocks and ``ln_post`` as MAE's final norm).  What MAE does not learn is a
+buffer: the fixed 2-D sine-cosine position embeddings of encoder and decoder, and the encoder's
+``proj`` (the identity: MAE trains no projection head).  ``encode_image`` gives
 ``(B, D)`` features for linear probing: the mean of the encoded patch tokens, nothing masked.
 
 Imports: the masking and the loss are the pure functions of
@@ -136,25 +137,25 @@ class MaskedAutoencoder(nn.Module):
         self.config = config
         enc = config.encoder
         self.encoder = VisionTransformer(enc)
-        with torch.no_grad():  # MAE trains no projection head: proj = identity, frozen
-            self.encoder.proj.copy_(torch.eye(enc.width))
-            self.encoder.positional_embedding.copy_(  # fixed sine-cosine positions, as MAE
-                sincos_position_embedding(enc.grid_size, enc.width))
-        self.encoder.proj.requires_grad_(False)
-        self.encoder.positional_embedding.requires_grad_(False)
+        # MAE fixes what it does not learn: sine-cosine positions and no projection head.  Both
+        # become buffers (saved with the weights, never trained).
+        del self.encoder.positional_embedding, self.encoder.proj
+        self.encoder.register_buffer("positional_embedding",
+                                     sincos_position_embedding(enc.grid_size, enc.width))
+        self.encoder.register_buffer("proj", torch.eye(enc.width))
         Dd, K = config.decoder_width, enc.patch_size**2 * enc.in_channels
         self.decoder_embed = nn.Linear(enc.width, Dd)
         self.mask_token = nn.Parameter(torch.zeros(Dd))
-        self.decoder_pos_embed = nn.Parameter(
-            sincos_position_embedding(enc.grid_size, Dd), requires_grad=False)
+        self.register_buffer("decoder_pos_embed", sincos_position_embedding(enc.grid_size, Dd))
         self.decoder = Transformer(Dd, config.decoder_layers, config.decoder_heads,
                                    activation=enc.activation, ln_eps=enc.ln_eps)
         self.decoder_norm = nn.LayerNorm(Dd, eps=enc.ln_eps)
         self.decoder_pred = nn.Linear(Dd, K)
         nn.init.normal_(self.mask_token, std=0.02)
-        # start by predicting 0 everywhere: a random head's large outputs first push the model
-        # into predicting the mean patch, a plateau it leaves only slowly (measured in ch. 05)
-        nn.init.zeros_(self.decoder_pred.weight)
+        # start by predicting (almost) 0 everywhere: a head with the default init makes large
+        # outputs that first push the model into predicting the mean patch, a plateau it leaves
+        # only slowly (measured while building chapter 05)
+        nn.init.normal_(self.decoder_pred.weight, std=1e-3)
         nn.init.zeros_(self.decoder_pred.bias)
 
     @property
@@ -183,19 +184,12 @@ class MaskedAutoencoder(nn.Module):
         the class token is prepended after.  Returns ``(latent (B, 1 + N_keep, D), mask (B, N)
         1 = removed, ids_restore (B, N))``; ``latent`` is after the final norm (``ln_post``).
         """
-        enc = self.encoder
-        patches = self.patchify(images)  # (B, N, K)
-        x = enc.patch_embed(patches) + enc.positional_embedding[1:].to(patches.dtype)  # (B, N, D)
+        vit = self.encoder
+        x = vit.add_position(vit.embed_patches(self.patchify(images)))  # (B, N, D)
         kept, mask, ids_restore, _ = self.random_masking(x, mask_ratio, noise=noise,
                                                          generator=generator)
-        cls = (enc.class_embedding + enc.positional_embedding[0]).to(x.dtype)
-        x = torch.cat([cls.expand(kept.shape[0], 1, -1), kept], dim=1)  # (B, 1 + N_keep, D)
-        return self._encode_tokens(x), mask, ids_restore
-
-    def _encode_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """The one place that reaches into the ViT's blocks: ``ln_pre`` -> blocks -> ``ln_post``."""
-        enc = self.encoder
-        return enc.ln_post(enc.transformer(enc.ln_pre(x)))
+        tokens = vit.forward_tokens(vit.prepend_class_token(kept))  # (B, 1 + N_keep, D)
+        return vit.ln_post(tokens), mask, ids_restore
 
     def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
         """``(B, 1 + N_keep, D), (B, N) -> (B, N, K)``: pixels predicted for every patch.

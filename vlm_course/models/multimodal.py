@@ -161,8 +161,8 @@ class MultimodalTransformer(nn.Module):
             raise ValueError(f"config.vocab_size must equal the tokenizer's size "
                              f"{self.tokenizer.vocab_size} for config.vocab, got {c.vocab_size}")
         nn.init.normal_(self.token_embedding.weight, std=0.02)
-        for head in (self.pixel_head, self.mlm_head, self.lm_head):  # start from "predict 0" /
-            nn.init.zeros_(head.weight)                               # uniform over words
+        for head in (self.pixel_head, self.mlm_head, self.lm_head):  # start from (almost)
+            nn.init.normal_(head.weight, std=1e-3)  # "predict 0" / uniform over the words
             nn.init.zeros_(head.bias)
 
     # ------------------------------------------------------------------ inputs
