@@ -7,9 +7,9 @@ FLAVA (Singh et al. 2022) / M3AE (Geng et al. 2022) for the masked objective, Si
 * :class:`MultimodalBatches` — step ``s`` reads the image-caption pairs of train scenes
   ``s*B .. s*B + B - 1`` (:meth:`ShapeWorld.pairs`, one caption per scene, rank ``r`` of ``R``
   its slice) and draws, from a generator seeded by ``(seed, step, rank, world_size)``, the image
-  mask (each image its own ratio, uniform in [0, 1]; a share ``hide_image`` of the images fully
-  hidden, so the model also learns to answer from the caption alone) and BERT's word masking at
-  ``text_probability``;
+  mask (each image its own ratio, uniform in ``[0, max_image_ratio]``; a share ``hide_image`` of
+  the images fully hidden, so the model also learns to answer from the caption alone) and BERT's
+  word masking at ``text_probability``;
 * :func:`step` — the masked cross-modal loss (full attention: pixels of the hidden patches and the
   hidden words) plus the captioning loss (prefix attention, teacher forcing, unmasked image);
 * :func:`evaluate` — the card's numbers: a hidden colour word recovered with and without the image,
@@ -41,17 +41,18 @@ __all__ = ["PRESETS", "MultimodalBatches", "batches", "build_model", "colour_rec
 
 
 def _tiny() -> RecipePreset:
-    world = WorldConfig(canvas=48, max_objects=2)
+    world = WorldConfig(canvas=48, max_objects=1)
     vocab = Tokenizer.from_world(world).to_dict()["words"]
     return RecipePreset(
         model=MultimodalConfig.tiny(vocab),
         world=world,
         train=TrainConfig(steps=1000, batch_size=128, lr=2e-3, weight_decay=0.05,
                           warmup_steps=50, checkpoint_every=100),
-        options={"text_probability": 0.3, "hide_image": 0.2})
+        options={"text_probability": 0.4, "hide_image": 0.1, "max_image_ratio": 0.5})
 
 
-#: Chapter 05's multimodal transformer on the 48-pixel, 1-2 object world of the shipped CLIP.
+#: Chapter 05's multimodal transformer: 48-pixel one-object scenes (the shipped CLIP's canvas),
+#: 16-pixel patches (one per grid cell).
 PRESETS: dict[str, Callable[[], RecipePreset]] = {"tiny": _tiny}
 
 
@@ -80,8 +81,8 @@ class MultimodalBatches:
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, model: MultimodalTransformer,
-                 batch_size: int, *, text_probability: float = 0.3, hide_image: float = 0.2,
-                 seed: int = 0, split: str = "train") -> None:
+                 batch_size: int, *, text_probability: float = 0.4, hide_image: float = 0.1,
+                 max_image_ratio: float = 0.5, seed: int = 0, split: str = "train") -> None:
         if isinstance(world, WorldConfig):
             world = ShapeWorld(world)
         if not isinstance(world, ShapeWorld):
@@ -89,12 +90,14 @@ class MultimodalBatches:
                             f"{type(world).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        for name, p in (("text_probability", text_probability), ("hide_image", hide_image)):
+        for name, p in (("text_probability", text_probability), ("hide_image", hide_image),
+                        ("max_image_ratio", max_image_ratio)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {p}")
         world.batch(split, [], masks=False)               # checks the split now
         self.world, self.model, self.batch_size = world, unwrap(model), batch_size
         self.text_probability, self.hide_image = text_probability, hide_image
+        self.max_image_ratio = max_image_ratio
         self.seed, self.split = seed, split
 
     def __call__(self, step: int, rank: int = 0, world_size: int = 1) -> dict:
@@ -103,9 +106,11 @@ class MultimodalBatches:
         tokens = self.model.tokenize(captions)
         gen = torch.Generator().manual_seed(_generator_seed(self.seed, step, rank, world_size))
         b, N = len(idx), self.model.config.num_patches
-        ratio = torch.rand(b, 1, generator=gen)
+        ratio = torch.rand(b, 1, generator=gen) * self.max_image_ratio
         ratio[torch.rand(b, 1, generator=gen) < self.hide_image] = 1.0
         image_mask = (torch.rand(b, N, generator=gen) < ratio).float()
+        if not image_mask.any():  # the pixel loss needs one hidden patch in the batch
+            image_mask[0, 0] = 1.0
         words = bert_masking(tokens["input_ids"], self.model.tokenizer.vocab,
                              probability=self.text_probability, generator=gen)
         return {"images": images, **tokens, "masked_ids": words.input_ids,
@@ -113,12 +118,13 @@ class MultimodalBatches:
 
 
 def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *,
-            text_probability: float = 0.3, hide_image: float = 0.2,
-            split: str = "train") -> MultimodalBatches:
+            text_probability: float = 0.4, hide_image: float = 0.1,
+            max_image_ratio: float = 0.5, split: str = "train") -> MultimodalBatches:
     """The batch source of a run (``config.batch_size`` pairs per step, seeded by
     ``config.seed``)."""
     return MultimodalBatches(world, model, config.batch_size, text_probability=text_probability,
-                             hide_image=hide_image, seed=config.seed, split=split)
+                             hide_image=hide_image, max_image_ratio=max_image_ratio,
+                             seed=config.seed, split=split)
 
 
 def step(model, batch: dict):
@@ -131,8 +137,8 @@ def step(model, batch: dict):
     inputs, targets = teacher_forcing(batch["input_ids"], bare.config.pad_id)
     cap = model(images, inputs, batch["attention_mask"][:, :-1], mode="prefix")
     captioning = caption_loss(bare.predict_next_words(cap.text), targets, bare.config.pad_id)
-    metrics = {"image": float(masked.image), "text": float(masked.text),
-               "caption": float(captioning)}
+    metrics = {"image": float(masked.image.detach()), "text": float(masked.text.detach()),
+               "caption": float(captioning.detach())}
     return masked.loss + captioning, metrics
 
 
