@@ -29,15 +29,21 @@ from vlm_course.training.loop import TrainConfig, unwrap
 from vlm_course.world import ShapeWorld, WorldConfig
 
 __all__ = ["PRESETS", "MAEBatches", "batches", "build_model", "evaluate", "mask_baselines",
-           "model_from_config", "step"]
+           "model_from_config", "reconstruction_targets", "step"]
 
 #: Chapter 05's MAE: the 48-pixel world of the shipped CLIP, MAE's 75% masking, AdamW (0.9, 0.95).
-PRESETS: dict[str, Callable[[], RecipePreset]] = {
-    "tiny": lambda: RecipePreset(
-        model=MAEConfig.tiny(),
+def _tiny(norm_pix_loss: bool) -> RecipePreset:
+    return RecipePreset(
+        model=MAEConfig.tiny(norm_pix_loss=norm_pix_loss),
         world=WorldConfig(canvas=48, max_objects=2),
         train=TrainConfig(steps=1200, batch_size=128, lr=3e-3, weight_decay=0.05,
-                          warmup_steps=50, checkpoint_every=100)),
+                          warmup_steps=50, checkpoint_every=100))
+
+
+#: ``tiny``: pixel targets; ``tiny_normpix``: per-patch normalised targets (MAE's variant).
+PRESETS: dict[str, Callable[[], RecipePreset]] = {
+    "tiny": lambda: _tiny(False),
+    "tiny_normpix": lambda: _tiny(True),
 }
 
 
@@ -123,6 +129,16 @@ def mask_baselines(patches: torch.Tensor, mask: torch.Tensor,
             "visible_mean": mse(per_image[:, None].expand_as(patches))}
 
 
+def reconstruction_targets(model: MaskedAutoencoder, images: torch.Tensor) -> torch.Tensor:
+    """What the MAE is trained to output for each patch, ``(B, N, K)``: the pixels, or with
+    ``norm_pix_loss`` each patch normalised by its own mean and variance (as ``mae_loss``)."""
+    patches = model.patchify(images)
+    if not model.config.norm_pix_loss:
+        return patches
+    mean, var = patches.mean(-1, keepdim=True), patches.var(-1, keepdim=True)
+    return (patches - mean) / (var + 1e-6) ** 0.5
+
+
 def _single_object(world: ShapeWorld, split: str, n: int, start: int = 0):
     """The first ``n`` single-object scenes of ``split`` from index ``start`` on."""
     images, labels, index = [], {"shape": [], "colour": []}, start
@@ -144,10 +160,12 @@ def evaluate(model, world: ShapeWorld | WorldConfig, *, n: int = 1000,
 
     Reconstruction: test scenes ``0 .. n-1``, masks from a generator seeded by ``seed``; for each
     ratio the MAE's loss on removed patches, the two :func:`mask_baselines` and the ratio of the
-    loss to the better baseline.  Probes: logistic regression
-    (:func:`vlm_course.evaluation.probe.linear_probe`) on :meth:`MaskedAutoencoder.encode_image`
-    features of single-object scenes (``probe_train`` from train, ``probe_test`` from test), for
-    the MAE and for the same architecture freshly initialised with ``seed``.
+    loss to the better baseline, all against the model's own targets
+    (:func:`reconstruction_targets`: pixels, or normalised patches with ``norm_pix_loss``).
+    Probes: logistic regression (:func:`vlm_course.evaluation.probe.linear_probe`) on
+    :meth:`MaskedAutoencoder.encode_image` features of single-object scenes (``probe_train``
+    from train, ``probe_test`` from test), for the MAE and for the same architecture freshly
+    initialised with ``seed``.
     Raises ``ValueError`` for ``n < 1``.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -158,16 +176,17 @@ def evaluate(model, world: ShapeWorld | WorldConfig, *, n: int = 1000,
     mae.eval()
     device = next(mae.parameters()).device
     images = world.images("test", range(n)).to(device)
-    mean_patch = mae.patchify(world.images("train", range(2048)).to(device)).mean((0, 1))
-    patches = mae.patchify(images)
-    out: dict = {"n_test_scenes": n}
+    targets = reconstruction_targets(mae, images)
+    mean_patch = reconstruction_targets(mae, world.images("train", range(2048)).to(device))
+    mean_patch = mean_patch.mean((0, 1))
+    out: dict = {"n_test_scenes": n, "targets": "normalised per patch" if
+                 mae.config.norm_pix_loss else "pixels"}
     for ratio in ratios:
         gen = torch.Generator().manual_seed(seed)
         noise = torch.rand(n, mae.num_patches, generator=gen).to(device)
         result = mae(images, ratio, noise=noise)
-        pixel = mae.pixels(images, result.pred)
-        loss = float((((pixel - patches) ** 2).mean(-1) * result.mask).sum() / result.mask.sum())
-        base = mask_baselines(patches, result.mask, mean_patch)
+        loss = float(result.loss)
+        base = mask_baselines(targets, result.mask, mean_patch)
         out[f"ratio_{ratio}"] = {"mae_loss": loss, **base,
                                  "loss_over_best_baseline": loss / min(base.values())}
     torch.manual_seed(seed)
@@ -181,9 +200,10 @@ def evaluate(model, world: ShapeWorld | WorldConfig, *, n: int = 1000,
             out[f"probe_{kind}_{name}"] = linear_probe(f_train, train_y[kind], f_test,
                                                        test_y[kind])
     out["protocol"] = (
-        f"reconstruction: test scenes 0..{n - 1}, noise seed {seed}, pixel MSE per patch averaged "
-        "over removed patches; baselines: the mean patch of train scenes 0..2047, and each "
-        "image's mean visible patch. Probes: vlm_course.evaluation.probe.linear_probe on the "
+        f"reconstruction: test scenes 0..{n - 1}, noise seed {seed}, the model's loss (MSE per "
+        "patch against its targets, averaged over removed patches); baselines, against the "
+        "same targets: the mean target patch of train scenes 0..2047, and each image's mean "
+        "visible target patch. Probes: vlm_course.evaluation.probe.linear_probe on the "
         f"mean encoded patch token (nothing masked) of the first {probe_train} single-object train "
         f"scenes, scored on the first {probe_test} single-object test scenes; random_init = the "
         f"same architecture freshly initialised (torch seed {seed}).")
