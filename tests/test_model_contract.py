@@ -88,6 +88,54 @@ def clip_run(model, imgs, texts):
     return torch.cat([img, txt], dim=-1) * model.logit_scale.exp()
 
 
+def mae_build():
+    from vlm_course.models.mae import MAEConfig, MaskedAutoencoder
+
+    enc = ViTConfig(image_size=24, patch_size=4, width=32, layers=2, heads=4)
+    return MaskedAutoencoder(MAEConfig(encoder=enc, decoder_width=16, decoder_layers=1))
+
+
+def mae_inputs():
+    g = torch.Generator().manual_seed(5)
+    return torch.rand(B, 3, 24, 24, generator=g), torch.rand(B, 36, generator=g)
+
+
+def mae_run(model, imgs, noise):
+    """Chapter 05's MAE, every stage: the mean encoded visible token and the mean predicted
+    patch of each image (the masks come from ``noise``, one row per image)."""
+    latent, _, ids_restore = model.forward_encoder(imgs, noise=noise)
+    pred = model.forward_decoder(latent, ids_restore)
+    return torch.cat([latent.mean(1), pred.mean(1)], dim=-1)  # (B, 32 + 48)
+
+
+def multimodal_build():
+    from vlm_course.models.multimodal import MultimodalConfig, MultimodalTransformer
+
+    return MultimodalTransformer(MultimodalConfig(vocab_size=20, context_length=8, image_size=12,
+                                                  patch_size=4, width=32, layers=2, heads=4))
+
+
+def multimodal_inputs():
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(5, 20, (B, 8), generator=g)
+    ids[:, 0] = 1
+    mask = torch.ones_like(ids)
+    for row, n in enumerate((8, 5, 3, 6)):
+        ids[row, n - 1], ids[row, n:], mask[row, n:] = 2, 0, 0
+    image_mask = (torch.rand(B, 9, generator=g) < 0.5).float()
+    image_mask[:, 0] = 1.0
+    return torch.rand(B, 3, 12, 12, generator=g), ids, mask, image_mask
+
+
+def multimodal_run(model, imgs, ids, mask, image_mask):
+    """Chapter 05's multimodal transformer, both attention patterns and all three heads."""
+    out = model(imgs, ids, mask, image_mask=image_mask)
+    cap = model(imgs, ids, mask, mode="prefix")
+    return torch.cat([model.predict_pixels(out.image).mean(1),
+                      model.predict_masked_words(out.text).mean(1),
+                      model.predict_next_words(cap.text).mean(1)], dim=-1)  # (B, 48 + 20 + 20)
+
+
 def vit_bad(h, w):
     return (lambda m: m(torch.rand(2, 3, h + 8, w)),
             rf"images must have shape \(B, 3, {h}, {w}\).*got \(2, 3, {h + 8}, {w}\)")
@@ -206,6 +254,16 @@ ENTRIES: dict[str, Entry] = {
         distill_segmenter, images(48, 48), 3,
         (lambda m: m.forward_features(torch.rand(2, 1, 48, 48)), DISTILL_BAD),
         lambda m, x: m(x, _distill_text()).mean(dim=(2, 3))),
+    "MAE encoder (fixed positions, identity head)": Entry(
+        lambda: mae_build().encoder, images(24, 24), 32, vit_bad(24, 24), image_tower=True),
+    "MaskedAutoencoder (all stages)": Entry(
+        mae_build, mae_inputs, 80,
+        (lambda m: m(torch.rand(2, 3, 32, 32)),
+         r"images must have shape \(B, 3, 24, 24\).*got \(2, 3, 32, 32\)"), mae_run),
+    "MultimodalTransformer (full + prefix)": Entry(
+        multimodal_build, multimodal_inputs, 88,
+        (lambda m: m(torch.rand(2, 3, 16, 16), torch.ones(2, 8, dtype=torch.long)),
+         r"images must have shape \(B, 3, 12, 12\), got \(2, 3, 16, 16\)"), multimodal_run),
 }
 
 

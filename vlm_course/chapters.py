@@ -51,8 +51,10 @@ CHAPTERS: tuple[Chapter, ...] = (
             "temperature widget; batch-size effect; a tiny CLIP trained live; the shipped CLIP",
             "objectives.contrastive, models.clip, training"),
     Chapter("05", "generative", "Generative objectives",
-            "Masked image, language and cross-modal modelling",
-            "mask-ratio widget and reconstructions; BERT masking", "objectives.masking"),
+            "Masked image, language and cross-modal modelling; image-to-text generation",
+            "masks step by step; a shipped MAE's reconstructions with a mask-ratio widget; BERT "
+            "masking; a hidden colour word read off the image; captions checked against the scene",
+            "objectives.masking, objectives.generative, models.mae, models.multimodal"),
     Chapter("06", "alignment", "Alignment objectives",
             "Image-text matching; region-word alignment",
             "hard negatives; word-to-region heat maps", "objectives.alignment"),

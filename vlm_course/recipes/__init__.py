@@ -29,6 +29,8 @@ __all__ = ["RECIPES", "RecipePreset", "get"]
 RECIPES: dict[str, str] = {
     "clip": "vlm_course.recipes.clip",
     "simclr": "vlm_course.recipes.simclr",
+    "mae": "vlm_course.recipes.mae",
+    "multimodal": "vlm_course.recipes.multimodal",
 }
 
 
