@@ -135,3 +135,21 @@ def test_shapeworld_task_is_seeded_and_balanced_enough():
     assert len(t1.templates) > 1 and all("{}" in t for t in t1.templates)
     with pytest.raises(ValueError, match="n_train must be an int >= 8"):
         shapeworld_shapes(n_train=2)
+
+
+def test_vit_layer_features_end_at_the_tower_output():
+    from vlm_course.evaluation.layers import layer_names, vit_layer_features
+    from vlm_course.models.vit import VisionTransformer, ViTConfig
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(ViTConfig(image_size=16, patch_size=8, width=32, layers=2, heads=2,
+                                      output_dim=8)).eval()
+    x = torch.rand(3, 3, 16, 16)
+    feats = vit_layer_features(vit, x)
+    assert layer_names(vit) == ["embed", "block 1", "block 2", "output"]
+    assert [f.shape for f in feats] == [(3, 32), (3, 32), (3, 32), (3, 8)]
+    torch.testing.assert_close(feats[-1], vit(x))
+    torch.testing.assert_close(vit_layer_features(vit, x, pool="cls")[2],
+                               vit.forward_features(x)[:, 0])       # block 2 = the last tokens
+    with pytest.raises(ValueError, match="pool must be 'mean' or 'cls'"):
+        vit_layer_features(vit, x, pool="max")

@@ -13,7 +13,8 @@ as a linear-probe benchmark.
   protocol (:func:`~vlm_course.evaluation.linear_probe.kshot_curve`);
 * :func:`train_curve` — paradigms (2), (3): a network trained on the k labelled examples
   (:func:`~vlm_course.training.finetune.fit_classifier`), built fresh for every (k, seed);
-* :func:`zero_shot_accuracy` — paradigm (5) with no labels.
+* :func:`zero_shot_accuracy` — paradigm (5) with no labels;
+* :func:`run_paradigms` — all of them on one task, given the pre-trained models.
 
 Curves are ``{k or "full": {"mean", "std", "min", "max", "values"}}`` in both cases, so a plot or a
 table treats every paradigm alike.  Models come in as arguments (encoders and factories): this
@@ -32,8 +33,8 @@ from vlm_course.training.finetune import accuracy, fit_classifier
 
 from .linear_probe import _spread, kshot_curve, kshot_indices
 
-__all__ = ["PARADIGMS", "SHOTS", "ClassificationTask", "digits", "probe_curve",
-           "shapeworld_shapes", "train_curve", "zero_shot_accuracy"]
+__all__ = ["PARADIGMS", "RANDOM_VIT", "SHOTS", "ClassificationTask", "digits", "probe_curve",
+           "run_paradigms", "shapeworld_shapes", "train_curve", "zero_shot_accuracy"]
 
 #: Labels per class of the label-efficiency curve (None: the whole training pool).
 SHOTS: tuple[int | None, ...] = (1, 2, 4, 8, 16, 64, None)
@@ -49,6 +50,8 @@ PARADIGMS: tuple[str, ...] = (
     "VLM (CLIP) + probe",
     "VLM (CLIP) zero-shot",
 )
+#: The control of chapter 09: the same ViT as CLIP's image tower, randomly initialised, probed.
+RANDOM_VIT = "random-init ViT + probe"
 
 
 @dataclass(eq=False)
@@ -177,3 +180,74 @@ def zero_shot_accuracy(model, task: ClassificationTask) -> float:
 
     clf = ZeroShotClassifier(model, list(task.class_names), list(task.templates))
     return float(clf.evaluate(task.test_labels, task.test_images, ks=(1,))["top1"])
+
+
+def _unit(encode: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+    return lambda images: torch.nn.functional.normalize(encode(images).float(), dim=-1)
+
+
+def run_paradigms(task: ClassificationTask, *, clip, simclr, supervised,
+                  shots: Sequence[int | None] = SHOTS, seeds: Sequence[int] = (0, 1, 2),
+                  steps: int = 100, paradigms: Sequence[str] = PARADIGMS,
+                  cache: dict | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Every paradigm of :data:`PARADIGMS` (or the ones named in ``paradigms``, which may include
+    :data:`RANDOM_VIT`) on ``task``: ``{name: curve}`` (zero-shot: ``{"accuracy": float}``).
+
+    ``clip``: a VLM whose image tower takes ``task``'s images (zero-shot and probe on its unit
+    image embeddings); ``simclr``: an image encoder (probe on its unit outputs); ``supervised``:
+    an :class:`~vlm_course.models.classifier.ImageClassifier` pre-trained on another task (copied,
+    given a new head, fine-tuned for ``steps`` steps at lr 1e-3); the CNN from scratch is the
+    same architecture freshly initialised (``steps`` steps at lr 2e-3).  Every model is used in
+    eval mode.  ``log`` receives one line per finished paradigm.
+
+    Raises ValueError for an unknown name in ``paradigms``.
+    """
+    import contextlib
+    import copy
+    import time
+
+    from vlm_course.models.classifier import ClassifierConfig, ImageClassifier
+    from vlm_course.models.vit import VisionTransformer
+
+    from .handcrafted import hog_features
+
+    unknown = [p for p in paradigms if p not in (*PARADIGMS, RANDOM_VIT)]
+    if unknown:
+        raise ValueError(f"paradigms must be drawn from {(*PARADIGMS, RANDOM_VIT)}, got {unknown}")
+    K, size = task.num_classes, task.train_images.shape[-1]
+    for m in (clip, simclr, supervised):
+        m.eval()
+
+    def random_vit():
+        torch.manual_seed(0)
+        return VisionTransformer(clip.visual.cfg).eval()
+
+    def fresh_cnn():
+        return ImageClassifier(ClassifierConfig.tiny((K,), image_size=size))
+
+    def pretrained_cnn():
+        return copy.deepcopy(supervised).replace_head((K,))
+
+    runs = {
+        PARADIGMS[0]: lambda: probe_curve(hog_features, task, shots=shots, seeds=seeds,
+                                          cache=cache, key="hog"),
+        PARADIGMS[1]: lambda: train_curve(fresh_cnn, task, shots=shots, seeds=seeds,
+                                          steps=steps, lr=2e-3),
+        PARADIGMS[2]: lambda: train_curve(pretrained_cnn, task, shots=shots, seeds=seeds,
+                                          steps=steps, lr=1e-3),
+        PARADIGMS[3]: lambda: probe_curve(_unit(simclr), task, shots=shots, seeds=seeds,
+                                          cache=cache, key="simclr"),
+        PARADIGMS[4]: lambda: probe_curve(_unit(clip.encode_image), task, shots=shots,
+                                          seeds=seeds, cache=cache, key="clip"),
+        PARADIGMS[5]: lambda: {"accuracy": zero_shot_accuracy(clip, task)},
+        RANDOM_VIT: lambda: probe_curve(_unit(random_vit()), task, shots=shots, seeds=seeds,
+                                        cache=cache, key="random-vit"),
+    }
+    out = {}
+    for name in paradigms:
+        tic = time.process_time()
+        with torch.no_grad() if name not in PARADIGMS[1:3] else contextlib.nullcontext():
+            out[name] = runs[name]()
+        if log is not None:
+            log(f"{task.name}: {name} done in {time.process_time() - tic:.1f} s CPU")
+    return out
