@@ -9,8 +9,9 @@ shape labels; the pre-training for the digits).  MAE (chapter 05) joins when it 
 
     OMP_NUM_THREADS=1 python bench/paradigms.py [--seeds 0 1 2] [--steps 100]
 
-Prints Markdown tables and writes bench/results/paradigms.{json,md}.  Chapters 01 and 09 re-run
-seed 0 of a few cells live and compare with this file.
+Prints Markdown tables and writes bench/results/<name>.{json,md} (one file per task when the
+tasks run as separate processes: ``--tasks digits --name paradigms_digits``).  Chapters 01
+and 09 re-run seed 0 of a few cells live and compare with these files.
 """
 
 from __future__ import annotations
@@ -65,13 +66,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--tasks", nargs="+", default=list(SUPERVISED))
+    parser.add_argument("--name", default="paradigms", help="results file stem")
     args = parser.parse_args()
     torch.set_num_threads(1)
     clip = pretrained.load("clip_tiny_shapeworld", device="cpu")
     simclr = pretrained.load("simclr_tiny48_shapeworld", device="cpu")
     builders = {"shapeworld-shapes": lambda: shapeworld_shapes(**POOL), "digits": digits}
     out = {"command": "OMP_NUM_THREADS=1 python bench/paradigms.py "
-                      f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps}",
+                      f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} "
+                      f"--tasks {' '.join(args.tasks)} --name {args.name}",
            "seeds": args.seeds, "steps": args.steps, "shots": [k or "full" for k in SHOTS],
            "pool": POOL, "torch_threads": torch.get_num_threads(),
            "load_average": list(os.getloadavg()), "tasks": {}}
@@ -90,10 +93,10 @@ def main() -> None:
                             f"{1 / task.num_classes:.3f})", res, SHOTS))
         print(tables[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "paradigms.json").write_text(json.dumps(out, indent=1) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=1) + "\n")
     header = (f"Accuracy (mean ± std over seeds {args.seeds}) vs labelled examples per class; "
               f"networks trained {args.steps} steps.\n\nCommand: `{out['command']}`\n\n")
-    (RESULTS / "paradigms.md").write_text(header + "\n\n".join(tables) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(header + "\n\n".join(tables) + "\n")
 
 
 if __name__ == "__main__":
