@@ -26,6 +26,7 @@ from vlm_course.models import (
     ViTConfig,
     build_image_tower,
 )
+from vlm_course.models.classifier import ClassifierConfig, ImageClassifier
 from vlm_course.settings import seed_everything
 
 B = 4
@@ -232,6 +233,12 @@ ENTRIES: dict[str, Entry] = {
         lambda: TextEncoder(TextConfig.tiny()), text_inputs, 64,
         (lambda m: m(torch.zeros(2, 40, dtype=torch.long)),
          r"input_ids must have shape \(B, L <= context_length=32\), got \(2, 40\)")),
+    "ImageClassifier (ResNet + 3-task head)": Entry(
+        lambda: ImageClassifier(ClassifierConfig(
+            ResNetConfig(layers=(1, 1, 1), width=16, block="basic", image_size=48, pool="avg",
+                         zero_init_last=False), num_classes=(3, 8, 2))), images(48, 48), 13,
+        (lambda m: m(torch.rand(2, 3, 32, 32)),
+         r"images must have shape \(B, 3, 48, 48\), got \(2, 3, 32, 32\)")),
     "CLIP, ViT tower": Entry(
         clip_build("vit"), clip_inputs, 48,
         (lambda m: m.encode_image(torch.rand(2, 3, 48, 48)),

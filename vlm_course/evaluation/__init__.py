@@ -17,6 +17,11 @@ interface (``encode_image``, ``encode_text``, ``tokenize``, ``logit_scale``):
 * :mod:`~vlm_course.evaluation.metrics` (top-k, confusion, mIoU) and
   :mod:`~vlm_course.evaluation.box_ap` (COCO box AP);
 * :mod:`~vlm_course.evaluation.shapeworld_report` — all four tasks on ShapeWorld with chance levels;
-* :mod:`~vlm_course.evaluation.probe` — linear probing of frozen features (chapter 09);
+* :mod:`~vlm_course.evaluation.probe` — a logistic-regression probe written in PyTorch, and
+  :mod:`~vlm_course.evaluation.linear_probe` — the linear-probe protocol (C sweep, k-shot
+  curves over seeds, cached features; chapter 09), :mod:`~vlm_course.evaluation.layers` —
+  features of every depth of a ViT for layer-wise probes;
+* :mod:`~vlm_course.evaluation.handcrafted` (HOG) and :mod:`~vlm_course.evaluation.paradigms` —
+  chapter 01's one task solved by five paradigms, accuracy vs labels per class;
 * :mod:`~vlm_course.evaluation.checks` — shared argument checks.
 """

@@ -31,6 +31,7 @@ RECIPES: dict[str, str] = {
     "simclr": "vlm_course.recipes.simclr",
     "mae": "vlm_course.recipes.mae",
     "multimodal": "vlm_course.recipes.multimodal",
+    "supervised": "vlm_course.recipes.supervised",
 }
 
 

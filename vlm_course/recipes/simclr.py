@@ -11,6 +11,7 @@ loop (:func:`vlm_course.training.loop.train`):
 * :func:`make_step` / :func:`step` — NT-Xent over the ``2b`` views of the local batch (each rank
   contrasts its own views; features are not gathered across ranks);
 * :data:`PRESETS` ``tiny`` — chapter 04's 32x32 one-object world and a ViT image tower;
+  ``tiny48`` — chapter 01's: CLIP tiny's 48x48 world and image tower;
 * :func:`evaluate` — nearest-class-mean probes of colour and shape on frozen features.
 """
 
@@ -42,6 +43,14 @@ PRESETS: dict[str, Callable[[], RecipePreset]] = {
         world=WorldConfig(canvas=32, max_objects=1),
         train=TrainConfig(steps=60, batch_size=64, lr=2e-3, weight_decay=0.01, warmup_steps=0,
                           min_lr_ratio=1.0, grad_clip=None, checkpoint_every=20),
+        options={"augment": AugmentConfig()}),
+    # chapter 01's self-supervised paradigm: CLIP tiny's image tower and world (48x48, 1-2
+    # objects), so SimCLR and CLIP differ only in their objective
+    "tiny48": lambda: RecipePreset(
+        model=ViTConfig(image_size=48, patch_size=8, width=64, layers=2, heads=4, output_dim=64),
+        world=WorldConfig(canvas=48, max_objects=2),
+        train=TrainConfig(steps=300, batch_size=64, lr=2e-3, weight_decay=0.05,
+                          warmup_steps=20, checkpoint_every=50),
         options={"augment": AugmentConfig()}),
 }
 
