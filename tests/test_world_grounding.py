@@ -1,0 +1,72 @@
+"""Caption truth in bulk and phrase grounding (world/grounding.py, chapter 06)."""
+
+import pytest
+import torch
+
+from vlm_course.text import Tokenizer
+from vlm_course.world import ShapeWorld, WorldConfig
+from vlm_course.world.grounding import (
+    caption_is_true,
+    parse_caption,
+    truth_matrix,
+    word_groundings,
+)
+
+CFG = WorldConfig(max_objects=3)
+WORLD = ShapeWorld(CFG)
+
+
+def _scene(*objs):
+    return WORLD.compose([dict(zip(("colour", "shape", "size", "position"), o, strict=True))
+                          for o in objs]).objects[0]
+
+
+def test_every_caption_is_true_of_its_own_scene():
+    batch = WORLD.batch("train", range(200), masks=False)
+    caps = [c for cs in batch.captions for c in cs]
+    owner = torch.tensor([b for b, cs in enumerate(batch.captions) for _ in cs])
+    truth = truth_matrix(caps, batch.objects, CFG)
+    assert truth.shape == (200, len(caps))
+    assert truth[owner, torch.arange(len(caps))].all()
+    # and false of most other scenes, true of some (e.g. "there are two objects")
+    assert 0.01 < truth.float().mean() < 0.2
+
+
+def test_hand_made_truths():
+    scene = _scene(("red", "circle", "large", "top left"), ("blue", "square", "small", "centre"))
+    cases = {
+        "a red circle and a blue square": True,
+        "a blue circle and a red square": False,                  # binding swapped
+        "a large red circle left of a blue square": True,
+        "a large blue square left of a red circle": False,        # relation swapped
+        "a red circle above a blue square": True,
+        "there are two objects": True, "there are three objects": False,
+        "a blue square in the centre": True, "a blue square in the top left": False,
+        "the small square in the centre is blue": True,
+        "the small square in the centre is red": False,           # colour after "is" counts
+        "a small red circle": False, "a photo of a large red circle": True,
+    }
+    for caption, expected in cases.items():
+        assert caption_is_true(parse_caption(caption, CFG), scene) == expected, caption
+
+
+def test_word_groundings_follow_the_phrases():
+    scene = _scene(("red", "circle", "large", "top left"), ("blue", "square", "small", "centre"),
+                   ("red", "star", "small", "bottom right"))
+    caption = "a large red circle left of a blue square"
+    words = Tokenizer.split(caption)
+    ground = word_groundings(caption, scene, CFG)
+    assert len(ground) == len(words)
+    assert dict(zip(words, ground, strict=True)) == {
+        "a": [], "large": [0], "red": [0], "circle": [0], "left": [], "of": [], "blue": [1],
+        "square": [1]}
+    # "red" alone would name two objects; inside "a red star" it names only the star
+    assert word_groundings("a red star", scene, CFG) == [[], [2], [2]]
+    assert word_groundings("the large circle in the top left is red", scene, CFG)[-1] == [0]
+
+
+def test_errors():
+    with pytest.raises(TypeError, match="caption"):
+        parse_caption(3, CFG)
+    with pytest.raises(TypeError, match="captions"):
+        truth_matrix("a red circle", [[]], CFG)

@@ -1,0 +1,168 @@
+"""An image-text matching model: CLIP's two towers feed a fusion encoder with an ITM head.
+
+Chapter 06 (alignment objectives).  ALBEF (Li et al. 2021) and BLIP (Li et al. 2022) put a
+fusion encoder (:mod:`vlm_course.models.fusion`) on top of an image tower and a text tower and
+train a binary "does this caption describe this image?" head on the fused ``[CLS]`` token, with
+negatives chosen by the contrastive similarity of the towers (chapter 06's hard negatives).
+
+Here the towers are a CLIP (chapter 04): its image tower's tokens (a ViT's ``(B, 1 + N, D)``
+tokens after the blocks) and its text tower's token features ``(B, L, D)`` are the fusion
+encoder's inputs, and CLIP's own embeddings stay available through the VLM interface
+(``tokenize``, ``encode_image``, ``encode_text``, ``logit_scale``) for the contrastive
+similarity that picks hard negatives.  ``freeze_towers=True`` (the course's shipped ITM models)
+keeps CLIP fixed: only the fusion encoder learns, so any gain over CLIP comes from fusion alone.
+
+The two methods that reach into the towers' stages, :meth:`ITMModel.image_tokens` and
+:meth:`ITMModel.text_tokens`, are the only places that know the towers' stage names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .clip import CLIP, CLIPConfig
+from .fusion import FusionConfig, FusionEncoder
+
+__all__ = ["ITMConfig", "ITMModel"]
+
+
+@dataclass
+class ITMConfig:
+    """A CLIP (``clip``) plus a fusion encoder (``fusion``; its ``image_dim``/``text_dim`` must be
+    the towers' widths).  ``freeze_towers``: keep CLIP's parameters fixed (no gradients)."""
+
+    clip: CLIPConfig = field(default_factory=CLIPConfig.tiny)
+    fusion: FusionConfig = field(default_factory=FusionConfig.tiny)
+    freeze_towers: bool = True
+
+    @classmethod
+    def tiny(cls) -> ITMConfig:
+        """The tiny CLIP of chapter 04 and a width-64, 2-block fusion encoder."""
+        clip = CLIPConfig.tiny()
+        return cls(clip=clip, fusion=FusionConfig.tiny(image_dim=clip.vision.width,
+                                                       text_dim=clip.text.width))
+
+    def to_dict(self) -> dict:
+        return {"clip": self.clip.to_dict(), "fusion": asdict(self.fusion),
+                "freeze_towers": self.freeze_towers}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ITMConfig:
+        return cls(clip=CLIPConfig.from_dict(d["clip"]), fusion=FusionConfig(**d["fusion"]),
+                   freeze_towers=bool(d.get("freeze_towers", True)))
+
+
+class ITMModel(nn.Module):
+    """CLIP towers + :class:`~vlm_course.models.fusion.FusionEncoder` (see module docstring).
+
+    Stages: ``image_tokens(images) -> (B, 1 + N, Di)``, ``text_tokens(tokens) -> ((B, L, Dt),
+    mask (B, L))``, ``fuse(image_tokens, text_tokens, text_mask) -> (B, 2)`` ITM logits;
+    ``forward(images, tokens) -> (B, 2)`` runs all three; ``match_probability(images, texts)
+    -> (B,)`` is the probability of "match" for aligned pairs (a Winoground scorer).
+    """
+
+    def __init__(self, config: ITMConfig, tokenizer=None):
+        super().__init__()
+        if not isinstance(config, ITMConfig):
+            raise TypeError(f"config: expected an ITMConfig, got {type(config).__name__}")
+        c = self.config = config
+        vision_width = c.clip.vision.width if c.clip.image_tower == "vit" else None
+        if vision_width is not None and c.fusion.image_dim != vision_width:
+            raise ValueError(f"config.fusion.image_dim: expected the image tower's width "
+                             f"{vision_width}, got {c.fusion.image_dim}")
+        if c.fusion.text_dim != c.clip.text.width:
+            raise ValueError(f"config.fusion.text_dim: expected the text tower's width "
+                             f"{c.clip.text.width}, got {c.fusion.text_dim}")
+        if c.clip.image_tower != "vit":
+            raise ValueError(f"config.clip.image_tower: expected 'vit' (patch tokens), got "
+                             f"{c.clip.image_tower!r}")
+        self.clip = CLIP(c.clip, tokenizer=tokenizer)
+        self.fusion = FusionEncoder(c.fusion)
+        if c.freeze_towers:
+            self.clip.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ITMModel:
+        """Frozen towers stay in eval mode (as a fixed feature extractor) whatever ``mode``."""
+        super().train(mode)
+        if self.config.freeze_towers:
+            self.clip.eval()
+        return self
+
+    # ------------------------------------------------------------------ the VLM interface (CLIP)
+    @property
+    def device(self) -> torch.device:
+        return self.clip.device
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.clip.logit_scale
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return self.clip.tokenize(texts)
+
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.clip.encode_image(images, normalize=normalize)
+
+    def encode_text(self, tokens, normalize: bool = True) -> torch.Tensor:
+        return self.clip.encode_text(tokens, normalize=normalize)
+
+    # ------------------------------------------------------------------ tower tokens
+    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` float in [0, 1] -> the ViT's tokens after its blocks
+        ``(B, 1 + N, Di)`` (class token first, no ``ln_post``)."""
+        if not torch.is_tensor(images) or not images.is_floating_point():
+            raise TypeError(f"images: expected a float tensor (B, 3, H, W), got "
+                            f"{getattr(images, 'dtype', type(images).__name__)}")
+        visual = self.clip.visual
+        return visual.forward_features(visual.embed(visual.patchify(images.to(self.device))))
+
+    def text_tokens(self, tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens from :meth:`tokenize` -> the text tower's token features ``(B, L, Dt)`` (after
+        ``ln_final``) and the ``attention_mask`` ``(B, L)`` (1 = real, 0 = padding)."""
+        if not (hasattr(tokens, "__getitem__") and "input_ids" in tokens
+                and "attention_mask" in tokens):
+            raise TypeError(f"tokens: expected the dict returned by tokenize(), got "
+                            f"{type(tokens).__name__}")
+        text = self.clip.text
+        ids = tokens["input_ids"].to(self.device)
+        return text.forward_features(text.embed(ids)), tokens["attention_mask"].to(self.device)
+
+    def towers(self, images: torch.Tensor, tokens) -> dict[str, torch.Tensor]:
+        """One pass through both towers: ``image_tokens`` (B, 1 + N, Di), ``text_tokens``
+        (B, L, Dt), ``text_mask`` (B, L), and CLIP's L2-normalised embeddings ``image_emb`` and
+        ``text_emb`` (B, D) pooled from those same tokens (as ``encode_image``/``encode_text``)."""
+        image_tokens = self.image_tokens(images)
+        text_tokens, text_mask = self.text_tokens(tokens)
+        eot = self.clip.text.eot_positions(tokens["input_ids"].to(self.device), text_mask,
+                                           tokens.get("eot_index"))
+        return {"image_tokens": image_tokens, "text_tokens": text_tokens, "text_mask": text_mask,
+                "image_emb": F.normalize(self.clip.visual.pool(image_tokens), dim=-1),
+                "text_emb": F.normalize(self.clip.text.pool(text_tokens, eot), dim=-1)}
+
+    # ------------------------------------------------------------------ matching
+    def fuse(self, image_tokens: torch.Tensor, text_tokens: torch.Tensor,
+             text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """ITM logits ``(B, 2)`` (index 1 = match) of aligned image and text tokens."""
+        return self.fusion(text_tokens, image_tokens, text_mask)
+
+    def forward(self, images: torch.Tensor, tokens) -> torch.Tensor:
+        """``(B, 2)`` ITM logits of aligned pairs ``images[b]``, caption ``b`` of ``tokens``."""
+        words, mask = self.text_tokens(tokens)
+        return self.fuse(self.image_tokens(images), words, mask)
+
+    @torch.no_grad()
+    def match_probability(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """``(B,)`` probability that caption ``b`` describes image ``b`` (eval mode, no grad)."""
+        if isinstance(texts, str) or len(texts) != images.shape[0]:
+            raise ValueError(f"texts: expected a list of {images.shape[0]} captions (one per "
+                             f"image), got {texts!r:.80}")
+        was = self.training
+        self.eval()
+        try:
+            return self(images, self.tokenize(list(texts))).float().softmax(-1)[:, 1]
+        finally:
+            self.train(was)
