@@ -70,3 +70,35 @@ def test_errors():
         parse_caption(3, CFG)
     with pytest.raises(TypeError, match="captions"):
         truth_matrix("a red circle", [[]], CFG)
+
+
+def test_grid_regions_and_targets_line_up_with_the_objects():
+    from vlm_course.world.grounding import grid_regions, grounding_targets
+
+    batch = WORLD.batch("test", range(30))
+    regions = grid_regions(batch.objects, CFG.canvas)
+    assert regions.shape == (30, 9, 4)
+    side = CFG.canvas / 3
+    for b, objs in enumerate(batch.objects):
+        cells = {o["cell"] for o in objs}
+        for k in range(9):
+            x0, y0, x1, y1 = regions[b, k].tolist()
+            if k in cells:          # the object's box lies inside its cell
+                torch.testing.assert_close(regions[b, k], batch.boxes[b][[o["cell"] for o in
+                                                                          objs].index(k)])
+            else:
+                assert (x0, y0) == pytest.approx(((k % 3) * side, (k // 3) * side))
+            assert (k % 3) * side <= x0 < x1 <= (k % 3 + 1) * side + 1e-4
+    captions = [c[0] for c in batch.captions]
+    targets = grounding_targets(captions, batch.objects, CFG, context_length=24)
+    assert targets.shape == (30, 9, 24)
+    for b, cap in enumerate(captions):
+        words = Tokenizer.split(cap)
+        for k, j in targets[b].nonzero().tolist():
+            obj = next(o for o in batch.objects[b] if o["cell"] == k)
+            assert words[j - 1] in (obj["colour"], obj["shape"], obj["size"]), (cap, k, j)
+        assert targets[b].any(), cap       # every first caption names an object
+    with pytest.raises(ValueError, match="captions"):
+        grounding_targets(captions[:3], batch.objects, CFG, 24)
+    with pytest.raises(ValueError, match="objects"):
+        grid_regions(WORLD.batch("test", range(2), masks=False).objects, CFG.canvas)

@@ -21,9 +21,10 @@ import torch
 from .captions import COUNT_WORDS, RELATIONS
 from .config import WorldConfig
 
-__all__ = ["CaptionParse", "parse_caption", "caption_is_true", "truth_matrix", "word_groundings"]
+__all__ = ["CaptionParse", "parse_caption", "caption_is_true", "truth_matrix", "word_groundings",
+           "grid_regions", "grounding_targets"]
 
-_WORD = re.compile(r"[a-z]+|[,:]")
+_WORD = re.compile(r"[a-z0-9]+|[,.:;!?]")   # the course tokenizer's split
 
 
 @dataclass(frozen=True)
@@ -138,3 +139,43 @@ def word_groundings(caption: str, objects: list[dict], cfg: WorldConfig) -> list
     parse = parse_caption(caption, cfg)
     matches = [[k for k, o in enumerate(objects) if _like(m, o)] for m in parse.mentions]
     return [matches[p] if p >= 0 else [] for p in parse.phrase_of_word]
+
+
+def grid_regions(objects: list[list[dict]], canvas: int) -> torch.Tensor:
+    """Nine region proposals per scene, (B, 9, 4) float xyxy pixels: region k is the object in
+    grid cell k (its ground-truth box) or, for an empty cell, the cell itself (a background
+    proposal).  Region k of every scene is grid cell k, so targets and heat maps line up.
+    ``objects``: ``SceneBatch.objects`` of a batch rendered with ``masks=True`` (boxes present).
+    Raises ValueError when an object has no box.
+    """
+    side = canvas / 3.0
+    cells = torch.arange(9)
+    x0, y0 = (cells % 3) * side, (cells // 3) * side
+    base = torch.stack([x0, y0, x0 + side, y0 + side], dim=1).float()      # (9, 4)
+    out = base.repeat(len(objects), 1, 1)                                  # (B, 9, 4)
+    for b, objs in enumerate(objects):
+        for o in objs:
+            if o.get("box") is None:
+                raise ValueError("objects: expected object boxes (render with masks=True), got "
+                                 "an object without 'box'")
+            out[b, o["cell"]] = torch.tensor(o["box"], dtype=torch.float32)
+    return out
+
+
+def grounding_targets(captions: list[str], objects: list[list[dict]], cfg: WorldConfig,
+                      context_length: int, offset: int = 1) -> torch.Tensor:
+    """Phrase-grounding targets for :func:`grid_regions`: (B, 9, L) bool, ``[b, k, l]`` True when
+    token ``l`` of caption ``b`` (word ``l - offset``; ``offset=1`` skips the tokenizer's [SOS])
+    describes the object in grid cell ``k`` of scene ``b``.  Words past ``context_length`` are
+    dropped.  Raises ValueError when captions and scenes differ in number.
+    """
+    if isinstance(captions, str) or len(captions) != len(objects):
+        raise ValueError(f"captions: expected one caption per scene ({len(objects)}), got "
+                         f"{1 if isinstance(captions, str) else len(captions)}")
+    out = torch.zeros(len(captions), 9, context_length, dtype=torch.bool)
+    for b, (caption, objs) in enumerate(zip(captions, objects, strict=True)):
+        for w, owners in enumerate(word_groundings(caption, objs, cfg)):
+            if w + offset < context_length:
+                for k in owners:
+                    out[b, objs[k]["cell"], w + offset] = True
+    return out
