@@ -160,3 +160,19 @@ def test_itm_config_round_trip_and_checks():
         ITMModel(bad)
     with pytest.raises(TypeError, match="config"):
         ITMModel(cfg.fusion)
+
+
+def test_itm_model_scores_indexed_pairs(itm):
+    images = torch.rand(2, 3, 48, 48)
+    caps = ["a red circle", "a blue square", "there is one object"]
+    tokens = itm.tokenize(caps)
+    with torch.no_grad():
+        out = itm(images, tokens, torch.tensor([0, 1, 1, 0]), torch.tensor([0, 1, 2, 2]))
+        ref = itm(images[[0, 1, 1, 0]], itm.tokenize([caps[i] for i in (0, 1, 2, 2)]))
+    torch.testing.assert_close(out, ref)
+    with pytest.raises(ValueError, match="text_index"):
+        itm(images, tokens, torch.tensor([0]), torch.tensor([3]))
+    with pytest.raises(ValueError, match="image_index and text_index"):
+        itm(images, tokens, torch.tensor([0, 1]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="tokens"):
+        itm(images, tokens)

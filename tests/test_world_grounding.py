@@ -102,3 +102,33 @@ def test_grid_regions_and_targets_line_up_with_the_objects():
         grounding_targets(captions[:3], batch.objects, CFG, 24)
     with pytest.raises(ValueError, match="objects"):
         grid_regions(WORLD.batch("test", range(2), masks=False).objects, CFG.canvas)
+
+
+def test_swap_words_keeps_the_words_and_changes_the_truth():
+    import random
+
+    from vlm_course.evaluation.winoground import same_words
+    from vlm_course.world.perturb import swap_words
+
+    rng = random.Random(0)
+    cap = "a large red circle left of an orange square"
+    seen = {swap_words(cap, CFG, rng) for _ in range(60)}
+    assert seen == {"a large orange circle left of a red square",
+                    "a large red square left of an orange circle",
+                    "a large orange square left of a red circle"}
+    assert swap_words("a large red circle", CFG, rng) is None
+    assert swap_words("a red circle and a red square", CFG, rng, ("colour",)) is None
+    batch = WORLD.batch("train", range(100), masks=False)
+    changed = 0
+    for caps, objs in zip(batch.captions, batch.objects, strict=True):
+        for cap in caps:
+            swapped = swap_words(cap, CFG, rng)
+            if swapped is None:
+                continue
+            assert same_words(swapped) == same_words(cap) and swapped != cap
+            changed += not caption_is_true(parse_caption(swapped, CFG), objs)
+    assert changed > 50, "most swaps are false of the scene"
+    with pytest.raises(ValueError, match="kinds"):
+        swap_words(cap, CFG, rng, ("size",))
+    with pytest.raises(TypeError, match="caption"):
+        swap_words(None, CFG, rng)

@@ -44,9 +44,12 @@ class FusionConfig:
     mlp_ratio: float = 4.0
     activation: str = "gelu"
     ln_eps: float = 1e-5
+    max_text_len: int = 32
+    max_image_tokens: int = 65
 
     def __post_init__(self) -> None:
-        for name in ("image_dim", "text_dim", "width", "layers", "heads"):
+        for name in ("image_dim", "text_dim", "width", "layers", "heads", "max_text_len",
+                     "max_image_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"FusionConfig.{name}: expected an int >= 1, got {value!r}")
@@ -141,6 +144,8 @@ class FusionEncoder(nn.Module):
         self.image_proj = nn.Linear(c.image_dim, D)
         self.ln_text = nn.LayerNorm(c.text_dim, eps=c.ln_eps)
         self.text_proj = nn.Linear(c.text_dim, D)
+        self.text_pos = nn.Parameter(0.02 * torch.randn(c.max_text_len, D))
+        self.image_pos = nn.Parameter(0.02 * torch.randn(c.max_image_tokens, D))
         self.blocks = nn.ModuleList(FusionBlock(D, c.heads, c.mlp_ratio, c.activation, c.ln_eps)
                                     for _ in range(c.layers))
         self.ln_final = nn.LayerNorm(D, eps=c.ln_eps)
@@ -161,15 +166,23 @@ class FusionEncoder(nn.Module):
                         else type(t).__name__)
                 raise ValueError(f"{name}: expected a float (B, {'L' if name[0] == 't' else 'N'}"
                                  f" >= 1, {width}) tensor, got {what}")
+        for name, n, most in (("text_tokens", text_tokens.shape[1], c.max_text_len),
+                              ("image_tokens", image_tokens.shape[1], c.max_image_tokens)):
+            if n > most:
+                raise ValueError(f"{name}: expected at most {most} tokens (FusionConfig."
+                                 f"max_{'text_len' if name[0] == 't' else 'image_tokens'}), "
+                                 f"got {n}")
         if text_tokens.shape[0] != image_tokens.shape[0]:
             raise ValueError(f"text_tokens and image_tokens: expected the same batch size B, got "
                              f"{text_tokens.shape[0]} and {image_tokens.shape[0]}")
 
     def embed(self, text_tokens: torch.Tensor, image_tokens: torch.Tensor):
-        """Project both streams to width D: ``((B, L, D), (B, N, D))``."""
+        """Project both streams to width D and add the fusion's own position embeddings:
+        ``((B, L, D), (B, N, D))``."""
         self._check(text_tokens, image_tokens)
-        return (self.text_proj(self.ln_text(text_tokens)),
-                self.image_proj(self.ln_image(image_tokens)))
+        L, N = text_tokens.shape[1], image_tokens.shape[1]
+        return (self.text_proj(self.ln_text(text_tokens)) + self.text_pos[:L],
+                self.image_proj(self.ln_image(image_tokens)) + self.image_pos[:N])
 
     def forward_features(self, text_tokens: torch.Tensor, image_tokens: torch.Tensor,
                          text_mask: torch.Tensor | None = None,

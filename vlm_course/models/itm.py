@@ -63,6 +63,8 @@ class ITMModel(nn.Module):
     mask (B, L))``, ``fuse(image_tokens, text_tokens, text_mask) -> (B, 2)`` ITM logits;
     ``forward(images, tokens) -> (B, 2)`` runs all three; ``match_probability(images, texts)
     -> (B,)`` is the probability of "match" for aligned pairs (a Winoground scorer).
+    ``forward(images, tokens, image_index, text_index)`` scores any pairs of a batch of images
+    and a batch of captions (positives and sampled negatives in one call).
     """
 
     def __init__(self, config: ITMConfig, tokenizer=None):
@@ -149,10 +151,34 @@ class ITMModel(nn.Module):
         """ITM logits ``(B, 2)`` (index 1 = match) of aligned image and text tokens."""
         return self.fusion(text_tokens, image_tokens, text_mask)
 
-    def forward(self, images: torch.Tensor, tokens) -> torch.Tensor:
-        """``(B, 2)`` ITM logits of aligned pairs ``images[b]``, caption ``b`` of ``tokens``."""
+    def forward(self, images: torch.Tensor, tokens, image_index: torch.Tensor | None = None,
+                text_index: torch.Tensor | None = None) -> torch.Tensor:
+        """ITM logits ``(P, 2)`` (index 1 = match) of the pairs (``images[image_index[p]]``,
+        caption ``text_index[p]`` of ``tokens``); without indices the aligned pairs ``b, b``
+        (then images and captions must be equally many).  Both towers run once; the fusion
+        encoder runs on the P pairs.  Raises ValueError for indices out of range or of different
+        lengths.
+        """
+        image_tokens = self.image_tokens(images)
         words, mask = self.text_tokens(tokens)
-        return self.fuse(self.image_tokens(images), words, mask)
+        B, C = image_tokens.shape[0], words.shape[0]
+        if image_index is None and text_index is None:
+            if B != C:
+                raise ValueError(f"tokens: expected one caption per image ({B}) when no pair "
+                                 f"indices are given, got {C}")
+            return self.fuse(image_tokens, words, mask)
+        for name, idx, n in (("image_index", image_index, B), ("text_index", text_index, C)):
+            if not torch.is_tensor(idx) or idx.dim() != 1 or idx.dtype.is_floating_point:
+                raise ValueError(f"{name}: expected a 1-D integer tensor, got "
+                                 f"{getattr(idx, 'shape', type(idx).__name__)}")
+            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+                raise ValueError(f"{name}: expected indices in [0, {n}), got "
+                                 f"{int(idx.min())}..{int(idx.max())}")
+        if image_index.shape != text_index.shape:
+            raise ValueError(f"image_index and text_index: expected the same length, got "
+                             f"{tuple(image_index.shape)} and {tuple(text_index.shape)}")
+        i, t = image_index.to(self.device), text_index.to(self.device)
+        return self.fuse(image_tokens[i], words[t], mask[t])
 
     @torch.no_grad()
     def match_probability(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
