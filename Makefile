@@ -36,7 +36,7 @@ test: $(STAMP) lint unit notebooks book-check
 	@echo "make test: all checks passed"
 
 lint: $(STAMP)
-	$(PY) -m ruff check vlm_course tests bench
+	$(PY) -m ruff check vlm_course tests bench notebooks
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider

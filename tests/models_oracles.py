@@ -7,6 +7,8 @@ compare as ``[(label, ours, reference), ...]`` (outputs, and input gradients whe
 ``tests/test_models_oracles.py`` asserts they are equal (``torch.testing.assert_close``);
 ``bench/oracle_diffs.py`` prints the largest absolute difference of each case.
 Reference libraries are imported inside the cases; ``CASES[name].requires`` names the optional ones.
+The weight mappings themselves live in the package (:mod:`vlm_course.interop`), so what is tested is
+what users convert with.
 """
 
 from __future__ import annotations
@@ -144,27 +146,11 @@ def attention_pool_open_clip() -> Pairs:
     return run_both(ours, ref, torch.randn(3, 32, 4, 4))
 
 
-def open_clip_resnet_to_course(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename ModifiedResNet keys: stem convs/bns -> stem.i, layerK -> stages.K-1,
-    attnpool -> pool."""
-    stem = {"conv1": 0, "bn1": 1, "conv2": 3, "bn2": 4, "conv3": 6, "bn3": 7}
-    out = {}
-    for key, value in state.items():
-        head, _, rest = key.partition(".")
-        if head in stem:
-            key = f"stem.{stem[head]}.{rest}"
-        elif head.startswith("layer"):
-            key = f"stages.{int(head[5:]) - 1}.{rest}"
-        elif head == "attnpool":
-            key = f"pool.{rest}"
-        out[key] = value
-    return out
-
-
 @case("ResNet(resnet_d, attention pool) vs open_clip ModifiedResNet", requires=("open_clip",))
 def modified_resnet_open_clip() -> Pairs:
     from open_clip.modified_resnet import ModifiedResNet
 
+    from vlm_course.interop.openclip import resnet_from_open_clip
     from vlm_course.models import ResNet, ResNetConfig
 
     torch.manual_seed(0)
@@ -172,7 +158,7 @@ def modified_resnet_open_clip() -> Pairs:
     randomise_batchnorm(ref)
     cfg = ResNetConfig(layers=(1, 2, 1, 1), width=16, heads=4, image_size=64, output_dim=32)
     ours = ResNet(cfg)
-    ours.load_state_dict(open_clip_resnet_to_course(ref.state_dict()))
+    ours.load_state_dict(resnet_from_open_clip(ref.state_dict()))
     return run_both(ours, ref, torch.randn(2, 3, 64, 64))
 
 
@@ -257,17 +243,13 @@ def block_torch_encoder_layer() -> Pairs:
 
 
 # ---------------------------------------------------------------- towers (open_clip, Hugging Face)
-def conv_patch_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
-    """Stride-P conv weight ``(D, C, P, P)`` -> Linear weight ``(D, P*P*C)`` in patchify order."""
-    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
-
-
 @case("VisionTransformer vs open_clip VisionTransformer (GELU and QuickGELU)",
       requires=("open_clip",))
 def vit_open_clip() -> Pairs:
     from open_clip.transformer import QuickGELU as OCQuickGELU
     from open_clip.transformer import VisionTransformer as OCViT
 
+    from vlm_course.interop.openclip import vit_from_open_clip
     from vlm_course.models import VisionTransformer, ViTConfig
 
     torch.manual_seed(0)
@@ -278,36 +260,18 @@ def vit_open_clip() -> Pairs:
         cfg = ViTConfig(image_size=32, patch_size=8, width=32, layers=2, heads=4,
                         output_dim=16, activation=act)
         ours = VisionTransformer(cfg)
-        state = dict(ref.state_dict())
-        state["patch_embed.weight"] = conv_patch_weight_to_linear(state.pop("conv1.weight"))
-        ours.load_state_dict(state)
+        ours.load_state_dict(vit_from_open_clip(ref.state_dict()))
         pairs += [(f"{act} {n}", a, b)
                   for n, a, b in run_both(ours, ref, torch.randn(2, 3, 32, 32))]
     return pairs
 
 
-def hf_layers_to_course(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """Hugging Face CLIP encoder layers (separate q/k/v, fc1/fc2) -> ``transformer.resblocks``."""
-    out, i = {}, 0
-    while f"{prefix}encoder.layers.{i}.layer_norm1.weight" in state:
-        src, dst = f"{prefix}encoder.layers.{i}.", f"transformer.resblocks.{i}."
-        for p in ("weight", "bias"):
-            out[dst + "attn.in_proj_" + p] = torch.cat(
-                [state[src + f"self_attn.{n}_proj.{p}"] for n in "qkv"]
-            )
-            out[dst + f"attn.out_proj.{p}"] = state[src + f"self_attn.out_proj.{p}"]
-            out[dst + f"ln_1.{p}"] = state[src + f"layer_norm1.{p}"]
-            out[dst + f"ln_2.{p}"] = state[src + f"layer_norm2.{p}"]
-            out[dst + f"mlp.c_fc.{p}"] = state[src + f"mlp.fc1.{p}"]
-            out[dst + f"mlp.c_proj.{p}"] = state[src + f"mlp.fc2.{p}"]
-        i += 1
-    return out
-
-
-@case("VisionTransformer vs Hugging Face CLIPVisionModelWithProjection (quick_gelu)")
+@case("VisionTransformer vs Hugging Face CLIPVisionModelWithProjection (quick_gelu)",
+      requires=("transformers",))
 def vit_hf() -> Pairs:
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+    from vlm_course.interop.hf import vit_from_hf
     from vlm_course.models import VisionTransformer, ViTConfig
 
     torch.manual_seed(0)
@@ -317,20 +281,7 @@ def vit_hf() -> Pairs:
     ref = CLIPVisionModelWithProjection(hf_cfg).eval()
     ours = VisionTransformer(ViTConfig(image_size=32, patch_size=8, width=32, layers=2, heads=4,
                                        output_dim=16, activation="quick_gelu")).eval()
-    s = ref.state_dict()
-    v = "vision_model."
-    state = hf_layers_to_course(s, v)
-    state.update({
-        "patch_embed.weight": conv_patch_weight_to_linear(
-            s[v + "embeddings.patch_embedding.weight"]),
-        "class_embedding": s[v + "embeddings.class_embedding"],
-        "positional_embedding": s[v + "embeddings.position_embedding.weight"],
-        "ln_pre.weight": s[v + "pre_layrnorm.weight"], "ln_pre.bias": s[v + "pre_layrnorm.bias"],
-        "ln_post.weight": s[v + "post_layernorm.weight"],
-        "ln_post.bias": s[v + "post_layernorm.bias"],
-        "proj": s["visual_projection.weight"].T,
-    })
-    ours.load_state_dict(state)
+    ours.load_state_dict(vit_from_hf(ref.state_dict()))
     return run_both(ours, lambda t: ref(pixel_values=t).image_embeds, torch.randn(2, 3, 32, 32))
 
 
@@ -365,10 +316,12 @@ def text_open_clip() -> Pairs:
     return run_both(lambda t: ours(t, mask), ref, ids, grad=False)
 
 
-@case("TextEncoder vs Hugging Face CLIPTextModelWithProjection (eos_token_id set)")
+@case("TextEncoder vs Hugging Face CLIPTextModelWithProjection (eos_token_id set)",
+      requires=("transformers",))
 def text_hf() -> Pairs:
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
+    from vlm_course.interop.hf import text_from_hf
     from vlm_course.models import TextConfig, TextEncoder
 
     torch.manual_seed(0)
@@ -380,25 +333,153 @@ def text_hf() -> Pairs:
     ref = CLIPTextModelWithProjection(hf_cfg)
     ours = TextEncoder(TextConfig(vocab_size=V, context_length=16, width=32, heads=4, layers=2,
                                   output_dim=16))
-    ours.load_state_dict(hf_text_to_course(ref.state_dict()))
+    ours.load_state_dict(text_from_hf(ref.state_dict()))
     ours.eval(), ref.eval()
     ids, mask, eot = text_batch(V, eos=EOS)
     return run_both(lambda t: ours(t, eot_index=eot),
                     lambda t: ref(input_ids=t, attention_mask=mask).text_embeds, ids, grad=False)
 
 
-def hf_text_to_course(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Hugging Face CLIPTextModelWithProjection keys -> TextEncoder keys."""
-    out = hf_layers_to_course(state, "text_model.")
-    out.update({
-        "token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
-        "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
-        "ln_final.weight": state["text_model.final_layer_norm.weight"],
-        "ln_final.bias": state["text_model.final_layer_norm.bias"],
-        "text_projection": state["text_projection.weight"].T,
-    })
-    return out
+# ---------------------------------------------------------------- whole CLIP (vlm_course.interop)
+CAPTIONS = ["a red circle", "a large blue square", "a green star left of a white ring",
+            "a small yellow heart", "there are two objects"]
+
+
+def tiny_clip_config(tower: str = "vit", activation: str = "gelu"):
+    """A small course ``CLIPConfig`` every reference can express (4-stage ModifiedResNet for
+    open_clip's ResNet; 32x32 ViT patch 8)."""
+    from vlm_course.models import ResNetConfig, TextConfig, ViTConfig
+    from vlm_course.models.clip import CLIPConfig
+    from vlm_course.recipes.clip import shapeworld_vocab
+    from vlm_course.world import WorldConfig
+
+    if tower == "resnet":
+        vision = ResNetConfig(layers=(1, 1, 1, 1), width=8, heads=2, image_size=64)
+    else:
+        vision = ViTConfig(image_size=32, patch_size=8, width=32, layers=2, heads=4,
+                           activation=activation)
+    text = TextConfig(width=32, layers=2, heads=4, context_length=24, activation=activation)
+    return CLIPConfig.build(24, vision, text, shapeworld_vocab(WorldConfig()))
+
+
+def _logits_and_grads(forward, params: dict[str, torch.Tensor]):
+    """``forward() -> logits (B_img, B_txt)``; returns the logits and the gradients of a fixed
+    random weighting of them with respect to ``params`` ({name: tensor})."""
+    logits = forward()
+    w = torch.randn(logits.shape, generator=torch.Generator().manual_seed(7))
+    grads = torch.autograd.grad((logits * w).sum(), list(params.values()))
+    return logits.detach(), dict(zip(params, grads, strict=True))
+
+
+def _flat(grads: dict[str, torch.Tensor], keys) -> torch.Tensor:
+    return torch.cat([grads[k].flatten() for k in keys])
+
+
+def _course_clip_logits(model, images, tokens):
+    img, txt, scale = model(images, tokens)
+    return scale.exp() * img @ txt.T
+
+
+def _compare_open_clip(ours, ref, cfg, images, tokens, label: str) -> Pairs:
+    from vlm_course.interop.openclip import to_open_clip
+
+    ours.eval(), ref.eval()
+
+    def ref_logits():
+        img, txt, scale = ref(images, tokens["input_ids"])  # unit rows, exp(logit_scale)
+        return scale * img @ txt.T
+
+    ref_params = dict(ref.named_parameters())
+    lo, g_ours = _logits_and_grads(lambda: _course_clip_logits(ours, images, tokens),
+                                   dict(ours.named_parameters()))
+    lr, g_ref = _logits_and_grads(ref_logits, ref_params)
+    g_mapped = to_open_clip(g_ours, cfg)  # the converter maps gradients like weights
+    assert set(g_mapped) == set(g_ref), set(g_mapped) ^ set(g_ref)
+    keys = sorted(g_ref)
+    return [(f"{label} logits", lo, lr),
+            (f"{label} grads of all {len(keys)} parameters", _flat(g_mapped, keys),
+             _flat(g_ref, keys))]
+
+
+def _open_clip_both_ways(tower: str) -> Pairs:
+    from vlm_course.interop.openclip import build_open_clip, from_open_clip
+    from vlm_course.models.clip import CLIP
+
+    cfg = tiny_clip_config(tower)
+    torch.manual_seed(0)
+    ours = CLIP(cfg)
+    randomise_batchnorm(ours)
+    images = torch.rand(4, 3, cfg.image_size, cfg.image_size,
+                        generator=torch.Generator().manual_seed(5))
+    tokens = ours.tokenize(CAPTIONS)
+    ref = build_open_clip(cfg, ours.state_dict())  # course -> open_clip (to_open_clip)
+    pairs = _compare_open_clip(ours, ref, cfg, images, tokens, "to_open_clip")
+    torch.manual_seed(1)
+    ref2 = build_open_clip(cfg)  # open_clip's own initialisation -> course (from_open_clip)
+    randomise_batchnorm(ref2, seed=2)
+    ours2 = CLIP(cfg)
+    ours2.load_state_dict(from_open_clip(ref2.state_dict()))
+    return pairs + _compare_open_clip(ours2, ref2, cfg, images, tokens, "from_open_clip")
+
+
+@case("CLIP (ViT tower) vs open_clip.CLIP, both conversion directions (logits, parameter grads)",
+      requires=("open_clip",))
+def clip_vit_open_clip() -> Pairs:
+    return _open_clip_both_ways("vit")
+
+
+@case("CLIP (ResNet tower) vs open_clip.CLIP with ModifiedResNet, both directions",
+      requires=("open_clip",))
+def clip_resnet_open_clip() -> Pairs:
+    return _open_clip_both_ways("resnet")
+
+
+def _compare_hf(ours, ref, cfg, images, tokens, label: str) -> Pairs:
+    from vlm_course.interop.hf import hf_input_ids, to_hf
+
+    ours.eval(), ref.eval()
+    ids = hf_input_ids(tokens["input_ids"], cfg.text.vocab_size, cfg.text.eos_id)
+
+    def ref_logits():
+        out = ref(input_ids=ids, pixel_values=images, attention_mask=tokens["attention_mask"])
+        return out.logits_per_image
+
+    lo, g_ours = _logits_and_grads(lambda: _course_clip_logits(ours, images, tokens),
+                                   dict(ours.named_parameters()))
+    lr, g_ref = _logits_and_grads(ref_logits, dict(ref.named_parameters()))
+    g_mapped = to_hf(g_ours, cfg)
+    assert set(g_mapped) == set(g_ref), set(g_mapped) ^ set(g_ref)
+    keys = sorted(g_ref)
+    return [(f"{label} logits", lo, lr),
+            (f"{label} grads of all {len(keys)} parameters", _flat(g_mapped, keys),
+             _flat(g_ref, keys))]
+
+
+@case("CLIP vs Hugging Face CLIPModel (tiny local config), both directions (logits, grads)",
+      requires=("transformers",))
+def clip_hf() -> Pairs:
+    from vlm_course.interop.hf import build_hf, from_hf
+    from vlm_course.models.clip import CLIP
+
+    cfg = tiny_clip_config("vit", activation="quick_gelu")
+    torch.manual_seed(0)
+    ours = CLIP(cfg)
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    tokens = ours.tokenize(CAPTIONS)
+    ref = build_hf(cfg, ours.state_dict())  # course -> HF (to_hf)
+    pairs = _compare_hf(ours, ref, cfg, images, tokens, "to_hf")
+    torch.manual_seed(1)
+    ref2 = build_hf(cfg)  # HF's own initialisation -> course (from_hf)
+    ours2 = CLIP(cfg)
+    ours2.load_state_dict(from_hf(ref2.state_dict(), cfg))
+    return pairs + _compare_hf(ours2, ref2, cfg, images, tokens, "from_hf")
 
 
 def max_abs_diff(pairs: Pairs) -> float:
     return max(float((a.double() - b.double()).abs().max()) for _, a, b in pairs)
+
+
+def max_rel_diff(pairs: Pairs) -> float:
+    """Largest ``max|a - b| / max(1, max|b|)`` over the pairs (the tests' tolerance scale)."""
+    return max(float((a.double() - b.double()).abs().max()) / max(1.0, float(b.abs().max()))
+               for _, a, b in pairs)

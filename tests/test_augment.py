@@ -112,10 +112,74 @@ def test_zero_strength_jitter_is_identity_and_grayscale_is_grey():
     torch.testing.assert_close(augment(images, _gen(), nothing), images, rtol=0, atol=1e-6)
 
 
-def test_caption_effects_documented():
-    assert {"horizontal flip", "hue jitter", "random resized crop"} <= set(CAPTION_EFFECTS)
-    assert "left" in CAPTION_EFFECTS["horizontal flip"]
-    assert "colour" in CAPTION_EFFECTS["hue jitter"]
+@pytest.fixture(scope="module")
+def scenes():
+    from vlm_course.world import ShapeWorld, WorldConfig
+
+    return ShapeWorld(WorldConfig(min_objects=2, max_objects=3)).batch("train", range(48))
+
+
+def _object_colours(images, scenes, masks=None):
+    """Nearest library colour (name) of every object's median pixel: [[name, ...], ...]."""
+    from vlm_course.world import COLOUR_LIBRARY
+
+    names, rgb = list(COLOUR_LIBRARY), torch.tensor(list(COLOUR_LIBRARY.values()))
+    out = []
+    masks = scenes.instance_masks if masks is None else masks
+    for b, objs in enumerate(scenes.objects):
+        row = []
+        for k in range(len(objs)):
+            pixel = images[b][:, masks[b] == k + 1].median(1).values
+            row.append(names[int(torch.cdist(pixel[None], rgb).argmin())])
+        out.append(row)
+    return out
+
+
+def test_caption_effects_hold_on_shapeworld(scenes):
+    """Each documented effect is measured on ShapeWorld's ground truth (not read back)."""
+    assert set(CAPTION_EFFECTS) == {"horizontal flip", "hue jitter",
+                                    "saturation jitter / grayscale", "brightness / contrast",
+                                    "random resized crop"}
+    images, B = scenes.images, len(scenes)
+    truth = [[o["colour"] for o in objs] for objs in scenes.objects]
+    assert _object_colours(images, scenes) == truth  # the colour reader itself is right
+    # horizontal flip: colours survive, every off-centre object changes side (left <-> right)
+    flipped = random_horizontal_flip(images, _gen(), p=1.0)
+    masks = scenes.instance_masks.flip(-1)
+    assert _object_colours(flipped, scenes, masks) == truth
+    xs = torch.arange(images.shape[-1], dtype=torch.float32)
+    moved = 0
+    for b, objs in enumerate(scenes.objects):
+        for k, o in enumerate(objs):
+            before = xs[(scenes.instance_masks[b] == k + 1).any(0)].mean()
+            after = xs[(masks[b] == k + 1).any(0)].mean()
+            torch.testing.assert_close(after, images.shape[-1] - 1 - before)
+            if "left" in o["position"] or "right" in o["position"]:
+                assert (before < images.shape[-1] / 2) != (after < images.shape[-1] / 2)
+                moved += 1
+    assert moved > B // 2
+    # hue jitter: a shift of 0.1 turns changes the nearest colour word of some objects
+    hue = _object_colours(adjust_hue(images, torch.full((B,), 0.1)), scenes)
+    flat_truth = [c for row in truth for c in row]
+    hue = [c for row in hue for c in row]
+    assert sum(a != b for a, b in zip(hue, flat_truth, strict=True)) > B // 4
+    # grayscale: every chromatic colour word becomes wrong
+    grey = _object_colours(random_grayscale(images, _gen(), p=1.0), scenes)
+    grey = [c for row in grey for c in row]
+    chromatic = [(g, t) for g, t in zip(grey, flat_truth, strict=True)
+                 if t not in ("white", "grey")]
+    assert chromatic and all(g != t for g, t in chromatic)
+    # brightness: darkening by 0.5 changes some colour words, but not most ("mildly")
+    dark = _object_colours(adjust_brightness(images, torch.full((B,), 0.5)), scenes)
+    dark = [c for row in dark for c in row]
+    changed = sum(a != b for a, b in zip(dark, flat_truth, strict=True))
+    assert 0 < changed < len(flat_truth)
+    # crop: cropping the instance masks the same way removes whole objects from some scenes
+    one_hot = torch.stack([(scenes.instance_masks == k).float() for k in (1, 2, 3)], 1)
+    cropped = random_resized_crop(one_hot, _gen(3), scale=(0.2, 0.4)) > 0.5
+    visible = cropped.flatten(2).any(-1).sum(1)  # objects with a pixel left, per scene
+    counts = scenes.labels["count"]
+    assert (visible <= counts).all() and (visible < counts).sum() > B // 4
 
 
 def test_errors_name_the_argument():
@@ -130,7 +194,7 @@ def test_errors_name_the_argument():
         augment(images.tolist())
     with pytest.raises(TypeError, match="generator"):
         random_horizontal_flip(images, generator=0)
-    with pytest.raises(ValueError, match="p"):
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 1\.5"):
         random_horizontal_flip(images, p=1.5)
     with pytest.raises(ValueError, match="scale"):
         random_resized_crop(images, scale=(0.0, 1.0))

@@ -1,22 +1,26 @@
 """The two-tower CLIP: interface, shapes, gradients, determinism, config round trip, errors."""
 
 import dataclasses
-import math
 
 import pytest
 import torch
 
-from vlm_course.models.clip import CLIP, PRESETS, CLIPConfig
+from vlm_course.models.clip import CLIP, CLIPConfig
 from vlm_course.models.resnet import ResNetConfig
 from vlm_course.models.text_encoder import TextConfig
 from vlm_course.models.vit import ViTConfig
 from vlm_course.objectives.contrastive import clip_loss
+from vlm_course.recipes.clip import PRESETS, shapeworld_vocab
+from vlm_course.world import WorldConfig
+
+VOCAB = shapeworld_vocab(WorldConfig())  # the tokenizer words of the default ShapeWorld
 
 
 def small_config(**kw) -> CLIPConfig:
-    return CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=1,
-                                              heads=2),
-                                TextConfig(width=16, layers=1, heads=2, context_length=24), **kw)
+    return CLIPConfig.build(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=1,
+                                          heads=2),
+                            TextConfig(width=16, layers=1, heads=2, context_length=24), VOCAB,
+                            **kw)
 
 
 CAPTIONS = ["a red circle", "a large blue square", "a green star left of a white ring",
@@ -39,7 +43,7 @@ def test_interface_shapes_normalisation_and_scale():
     torch.testing.assert_close(torch.nn.functional.normalize(raw, dim=-1), img)
     # a bare input_ids tensor pools at [EOS] too
     torch.testing.assert_close(model.encode_text(tokens["input_ids"]), txt)
-    assert float(model.logit_scale.detach()) == pytest.approx(math.log(1 / 0.07))
+    assert float(model.logit_scale.detach()) == pytest.approx(2.6593, abs=1e-4)  # log(1 / 0.07)
     a, b, s = model(images, tokens)
     torch.testing.assert_close(a, img)
     assert s is model.logit_scale
@@ -61,12 +65,13 @@ def test_every_parameter_gets_a_gradient_and_determinism():
 
 
 def test_resnet_tower_and_presets():
-    cfg = CLIPConfig.for_world(16, ResNetConfig.tiny(image_size=32, width=8, heads=2),
-                               TextConfig(width=16, layers=1, heads=2), image_tower="resnet")
+    cfg = CLIPConfig.build(16, ResNetConfig.tiny(image_size=32, width=8, heads=2),
+                           TextConfig(width=16, layers=1, heads=2), VOCAB)
+    assert cfg.image_tower == "resnet"  # follows the type of the vision config
     model = CLIP(cfg)
     assert model.encode_image(torch.rand(2, 3, 32, 32)).shape == (2, 16)
     assert {"tiny", "small"} <= set(PRESETS)
-    tiny = CLIP(CLIPConfig.tiny())
+    tiny = CLIP(CLIPConfig.tiny(VOCAB))
     n = sum(p.numel() for p in tiny.parameters())
     assert 50_000 < n < 2_000_000                 # a few MB of fp32 weights at most
 
@@ -74,27 +79,45 @@ def test_resnet_tower_and_presets():
 def test_config_round_trip_through_json_dict():
     import json
 
-    for cfg in (small_config(), CLIPConfig.tiny_resnet()):
+    for cfg in (small_config(), CLIPConfig.tiny_resnet(VOCAB)):
         back = CLIPConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
         assert back == cfg
 
 
 def test_errors_name_the_problem():
-    with pytest.raises(TypeError, match="CLIPConfig"):
+    with pytest.raises(TypeError, match="config must be a CLIPConfig, got dict"):
         CLIP({"embed_dim": 16})
     cfg = small_config()
-    with pytest.raises(ValueError, match="embed_dim"):
+    with pytest.raises(ValueError, match=r"vision.output_dim \(16\) and text.output_dim \(16\) "
+                                         r"must equal embed_dim \(32\)"):
         CLIP(dataclasses.replace(cfg, embed_dim=32))
-    with pytest.raises(ValueError, match="vocab_size"):
+    with pytest.raises(ValueError, match=rf"config.text.vocab_size must be the tokenizer's "
+                                         rf"{cfg.text.vocab_size}, got 7"):
         CLIP(dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, vocab_size=7)))
-    with pytest.raises(ValueError, match="image_tower"):
+    with pytest.raises(ValueError, match=r"config.image_tower must be one of \('vit', 'resnet'\), "
+                                         "got 'mlp'"):
         CLIP(dataclasses.replace(cfg, image_tower="mlp"))
-    with pytest.raises(ValueError, match="image_tower"):
+    with pytest.raises(ValueError,
+                       match=r"image_tower must be one of \('vit', 'resnet'\), got 'mlp'"):
         CLIPConfig.from_dict({**cfg.to_dict(), "image_tower": "mlp"})
+    with pytest.raises(ValueError, match="vocab must be a non-empty sequence of words"):
+        CLIPConfig.tiny(())
+    with pytest.raises(ValueError, match="config.vocab is empty"):
+        CLIP(dataclasses.replace(cfg, vocab=()))
+    with pytest.raises(ValueError, match="d lacks 'vocab'"):
+        CLIPConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "vocab"})
     model = CLIP(cfg)
-    with pytest.raises(TypeError, match="images"):
+    with pytest.raises(TypeError, match="images must be a float tensor .* got torch.int64"):
         model.encode_image(torch.zeros(2, 3, 32, 32, dtype=torch.long))
-    with pytest.raises(TypeError, match="tokens"):
+    with pytest.raises(TypeError, match="tokens must be the dict returned by tokenize.* got list"):
         model.encode_text(["a red circle"])
-    with pytest.raises(TypeError, match="texts"):
+    with pytest.raises(TypeError, match="texts must be a list of strings, got list"):
         model.tokenize([1, 2])
+
+
+def test_tokenize_strict_lists_unknown_words():
+    model = CLIP(small_config())
+    with pytest.raises(ValueError, match=r"\['backdrop', 'photograph', 'plain'\]"):
+        model.tokenize(["a photograph of a plain backdrop"], strict=True)
+    lenient = model.tokenize(["a photograph of a plain backdrop"])
+    assert (lenient["input_ids"] == model.tokenizer.unk_id).sum() == 3

@@ -35,11 +35,28 @@ def _unit(x):
 
 
 # ----------------------------------------------------------------------------- CLIP
-def test_constants():
-    assert math.isclose(math.exp(CLIP_INIT_LOGIT_SCALE), 1 / 0.07)
-    assert math.isclose(math.exp(CLIP_MAX_LOGIT_SCALE), 100.0)
-    assert math.isclose(math.exp(SIGLIP_INIT_LOGIT_SCALE), 10.0)
-    assert SIGLIP_INIT_LOGIT_BIAS == -10.0
+def test_initial_scales_agree_with_open_clip():
+    """The constants against the reference library's own defaults, not against their formulas."""
+    open_clip = pytest.importorskip("open_clip")
+    import inspect
+
+    default = inspect.signature(open_clip.model.CLIP).parameters["init_logit_scale"].default
+    assert CLIP_INIT_LOGIT_SCALE == pytest.approx(float(default), abs=1e-12)
+    siglip = open_clip.get_model_config("ViT-B-16-SigLIP")
+    assert SIGLIP_INIT_LOGIT_BIAS == siglip["init_logit_bias"]
+
+
+def test_scale_constants_as_multipliers():
+    """What the log-space constants do to logits: identical unit vectors score exp(scale)."""
+    unit = torch.eye(3, dtype=torch.float64)
+    top = clip_logits(unit, unit, CLIP_MAX_LOGIT_SCALE).diagonal()
+    torch.testing.assert_close(top, torch.full((3,), 100.0, dtype=torch.float64))  # the cap
+    start = clip_logits(unit, unit, CLIP_INIT_LOGIT_SCALE).diagonal()
+    torch.testing.assert_close(start * 0.07, torch.ones(3, dtype=torch.float64))  # tau = 0.07
+    z = siglip_loss(unit, unit, SIGLIP_INIT_LOGIT_SCALE, SIGLIP_INIT_LOGIT_BIAS)
+    # SigLIP at init: matched pairs score 10 - 10 = 0 (log 2 each), orthogonal ones -10
+    expected = (3 * math.log(2) + 6 * math.log1p(math.exp(-10.0))) / 3
+    assert z.item() == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -143,6 +160,30 @@ def test_unicl_targets():
     )
     torch.testing.assert_close(targets, expected)
     torch.testing.assert_close(unicl_targets(torch.arange(5)), torch.eye(5))
+
+
+def test_unicl_targets_follow_the_requested_dtype():
+    labels = torch.tensor([3, 3, 3, 1])
+    t64 = unicl_targets(labels, torch.float64)
+    assert t64.dtype == torch.float64 and t64[0, 0].item() == 1 / 3  # exact in float64
+    assert unicl_targets(labels, torch.bfloat16).dtype == torch.bfloat16
+    assert unicl_targets(labels).dtype == torch.float32
+
+
+def test_unicl_float64_matches_an_independent_float64_loop():
+    """float64 UniCL equals a loop in float64 to 1e-13 (float32 targets were off by ~1e-8)."""
+    img, txt = _features(B=6, seed=11)  # float64
+    labels = torch.tensor([0, 0, 0, 1, 2, 2])
+    S = math.exp(2.5) * _unit(img) @ _unit(txt).T
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(6):
+        pos = [k for k in range(6) if labels[k] == labels[i]]
+        w = 1.0 / len(pos)  # a Python float: exact 1/3 in double precision
+        total = total - sum(w * S[i].log_softmax(0)[k] for k in pos)
+        total = total - sum(w * S[:, i].log_softmax(0)[k] for k in pos)
+    ours = unicl_loss(img, txt, labels, 2.5)
+    assert ours.dtype == torch.float64
+    torch.testing.assert_close(ours, total / 12, rtol=1e-13, atol=1e-13)
 
 
 def test_unicl_reduces_to_clip_with_distinct_labels():
@@ -310,8 +351,9 @@ def test_public_input_checks():
     x = torch.randn(4, 3)
     a, b = contrastive.check_pair("a", x, "b", x.clone())
     assert a is x and b.shape == (4, 3)
-    with pytest.raises(ValueError, match="b"):
-        contrastive.check_pair("a", x, "b", torch.randn(3, 3))
+    with pytest.raises(ValueError, match=r"image_emb and text_emb must have the same shape.*"
+                                         r"got image_emb \(4, 3\) and text_emb \(3, 3\)"):
+        contrastive.check_pair("image_emb", x, "text_emb", torch.randn(3, 3))
     assert contrastive.check_scalar("s", 2) == 2.0
     p = torch.nn.Parameter(torch.tensor([0.5]))
     s = contrastive.check_scalar("s", p)
@@ -323,3 +365,33 @@ def test_public_input_checks():
     torch.testing.assert_close(contrastive.exp_scale(torch.tensor(0.0)), torch.tensor(1.0))
     for name in ("check_pair", "check_scalar", "exp_scale"):
         assert name in contrastive.__all__
+
+
+# ----------------------------------------------------------------------------- options honoured
+def test_normalize_false_is_passed_through_every_loss():
+    """normalize=False must reach the logits: compare with the raw-feature formulas."""
+    img, txt = _features(B=4, seed=9)
+    img, txt = 2.0 * img, 0.5 * txt  # far from unit norm, so normalising would change the value
+    labels = torch.tensor([0, 1, 0, 2])
+    S = math.exp(0.3) * img @ txt.T
+    target = torch.arange(4)
+    clip_raw = (F.cross_entropy(S, target) + F.cross_entropy(S.T, target)) / 2
+    torch.testing.assert_close(clip_loss(img, txt, 0.3, normalize=False), clip_raw)
+    torch.testing.assert_close(clip_loss_written_out(img, txt, 0.3, normalize=False), clip_raw)
+    T = unicl_targets(labels, torch.float64)
+    unicl_raw = (-(T * S.log_softmax(1)).sum(1).mean() - (T * S.T.log_softmax(1)).sum(1).mean()) / 2
+    torch.testing.assert_close(unicl_loss(img, txt, labels, 0.3, normalize=False), unicl_raw)
+    Z = S - 1.0
+    sign = 2 * torch.eye(4, dtype=torch.float64) - 1
+    torch.testing.assert_close(siglip_loss(img, txt, 0.3, -1.0, normalize=False),
+                               -F.logsigmoid(sign * Z).sum() / 4)
+    z = torch.cat([img, txt])
+    sim = (z @ z.T / 0.5).masked_fill(torch.eye(8, dtype=torch.bool), float("-inf"))
+    torch.testing.assert_close(nt_xent_loss(img, txt, 0.5, normalize=False),
+                               F.cross_entropy(sim, torch.arange(8).roll(4)))
+    assert not torch.isclose(clip_loss(img, txt, 0.3), clip_raw)  # the option matters here
+
+
+def test_nt_xent_default_temperature_is_simclr_half():
+    z1, z2 = _features(B=5, seed=2)
+    torch.testing.assert_close(nt_xent_loss(z1, z2), _nt_xent_loop(z1, z2, 0.5))

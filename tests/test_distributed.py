@@ -178,3 +178,57 @@ def _loss_mean_worker(rank: int, world: int, init_file: str) -> None:
 def test_logged_loss_mean_stays_collective_when_one_rank_is_not_finite(tmp_path):
     assert _run_on_ranks(_loss_mean_worker, tmp_path), (
         "a worker returned without running all its checks")
+
+
+def _tiny_clip_and_world():
+    from vlm_course.models.clip import CLIP, CLIPConfig
+    from vlm_course.models.text_encoder import TextConfig
+    from vlm_course.models.vit import ViTConfig
+    from vlm_course.recipes.clip import shapeworld_vocab
+    from vlm_course.world import ShapeWorld, WorldConfig
+
+    world = ShapeWorld(WorldConfig.tiny())
+    torch.manual_seed(0)
+    model = CLIP(CLIPConfig.build(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=1,
+                                                heads=2),
+                                  TextConfig(width=16, layers=1, heads=2, context_length=24),
+                                  shapeworld_vocab(world.cfg)))
+    return model, world
+
+
+def _train_clip(model, world):
+    from vlm_course.recipes import clip as clip_recipe
+    from vlm_course.training.loop import TrainConfig, train
+
+    cfg = TrainConfig(steps=3, batch_size=8, lr=3e-3, warmup_steps=1)
+    return train(model, clip_recipe.batches(world, model, cfg), clip_recipe.step, cfg,
+                 after_step=clip_recipe.after_step)
+
+
+def _loop_worker(rank: int, world: int, init_file: str) -> None:
+    import json
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        model, shape_world = _tiny_clip_and_world()
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        history = _train_clip(ddp, shape_world)
+        (Path(init_file).parent / f"losses{rank}.json").write_text(
+            json.dumps([r["loss"] for r in history]))
+        _mark_done(init_file, rank)
+    finally:
+        dist.destroy_process_group()
+
+
+@needs_gloo
+def test_the_training_loop_on_two_gloo_ranks_matches_one_process(tmp_path):
+    """train() with a DDP model on 2 ranks (each its own half of every batch, the CLIP loss
+    gathered over ranks) logs the losses of one process on the whole batch."""
+    import json
+
+    assert _run_on_ranks(_loop_worker, tmp_path), "a worker returned without running all its checks"
+    single = [r["loss"] for r in _train_clip(*_tiny_clip_and_world())]
+    for rank in range(2):
+        ranks = json.loads((tmp_path / f"losses{rank}.json").read_text())
+        assert ranks == pytest.approx(single, rel=1e-5, abs=1e-6), (rank, ranks, single)

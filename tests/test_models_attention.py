@@ -56,11 +56,21 @@ def test_multi_head_attention_weights_and_cross_attention_shapes():
     torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 5))
 
 
-def test_quick_gelu_formula_and_activation_names():
-    x = torch.linspace(-3, 3, 13)
-    torch.testing.assert_close(QuickGELU()(x), x * torch.sigmoid(1.702 * x))
+def test_quick_gelu_matches_the_reference_and_approximates_gelu():
+    x = torch.linspace(-8, 8, 4001, dtype=torch.float64)
+    ours = QuickGELU()(x)
+    transformers = pytest.importorskip("transformers.activations")
+    torch.testing.assert_close(ours, transformers.ACT2FN["quick_gelu"](x))
+    gap = (ours - torch.nn.functional.gelu(x)).abs()
+    assert gap.max() < 0.021 and gap[x.abs() > 6].max() < 3e-4  # an approximation of exact GELU
+    assert gap.max() > 0.01  # ... and not GELU itself
+
+
+def test_activation_names():
     assert isinstance(make_activation("gelu"), torch.nn.GELU)
-    with pytest.raises(ValueError, match="activation"):
+    assert isinstance(make_activation("quick_gelu"), QuickGELU)
+    with pytest.raises(ValueError,
+                       match=r"activation must be one of \('gelu', 'quick_gelu'\), got 'relu6'"):
         make_activation("relu6")
 
 
@@ -88,18 +98,21 @@ def test_transformer_returns_one_attention_map_per_layer():
     "call, match",
     [
         (lambda: attention(torch.randn(2, 5, 4), *qkv()[1:]), r"q must have shape \(B, h, N, d\)"),
-        (lambda: attention(*qkv()[:2], torch.randn(2, 3, 6, 4)), "k and v must agree"),
-        (lambda: attention(qkv()[0][..., :3], *qkv()[1:]), "q must have shape"),
+        (lambda: attention(*qkv()[:2], torch.randn(2, 3, 6, 4)),
+         r"k and v must agree on \(B, h, M\): got k \(2, 3, 5, 4\) and v \(2, 3, 6, 4\)"),
+        (lambda: attention(qkv()[0][..., :3], *qkv()[1:]),
+         r"q must have shape \(B, h, N, d\) matching k's .* got \(2, 3, 5, 3\)"),
         (lambda: attention(*qkv(), torch.zeros(4, 4)),
          r"attn_mask must broadcast to \(B, h, N, M\)"),
-        (lambda: attention_explicit(*qkv(), torch.zeros(4, 5, 5)), "attn_mask must broadcast"),
-        (lambda: MultiHeadAttention(10, 3), "dim must be divisible by heads"),
+        (lambda: attention_explicit(*qkv(), torch.zeros(4, 5, 5)),
+         r"attn_mask must broadcast to \(B, h, N, M\) = \(2, 3, 5, 5\), got \(4, 5, 5\)"),
+        (lambda: MultiHeadAttention(10, 3), "dim must be divisible by heads, got dim=10, heads=3"),
         (lambda: MultiHeadAttention(8, 2)(torch.randn(2, 5, 6)),
          r"x must have shape \(B, N, D=8\)"),
         (lambda: MultiHeadAttention(8, 2)(torch.randn(5, 8)), r"got \(5, 8\)"),
         (lambda: MultiHeadAttention(8, 2)(torch.randn(2, 5, 8), torch.randn(3, 4, 8)),
          r"context must have shape \(B=2, M, D=8\)"),
-        (lambda: Transformer(8, 0, 2), "layers must be >= 1"),
+        (lambda: Transformer(8, 0, 2), "layers must be >= 1, got 0"),
         (lambda: Transformer(8, 1, 2)(torch.randn(2, 3, 4)), r"x must have shape \(B, N, D=8\)"),
     ],
 )

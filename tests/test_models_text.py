@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vlm_course.interop.hf import text_from_hf
 from vlm_course.models import TextConfig, TextEncoder, causal_mask
 
 EOS, PAD = 2, 0
@@ -53,17 +54,20 @@ def test_padding_and_later_tokens_cannot_change_the_embedding_earlier_tokens_can
 
 
 def test_attention_maps_are_causal():
-    ids, _, _ = batch()
+    ids, mask, _ = batch()
     enc = model()
     _, maps = enc.forward_features(enc.embed(ids), return_attention=True)
     assert len(maps) == 2 and maps[0].shape == (2, 4, 8, 8)
     assert all((w.triu(1) == 0).all() for w in maps)
+    out, same = enc(ids, mask, return_attention=True)
+    torch.testing.assert_close(out, enc(ids, mask))
+    for a, b in zip(maps, same, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_hugging_face_default_eos_id_pools_the_wrong_token():
     """ORACLES.md pitfall: a tiny HF CLIPTextConfig keeps eos_token_id=49407, absent from a small
     vocabulary, so HF pools position 0 instead of [EOS] unless the real id is set."""
-    from models_oracles import hf_text_to_course
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
@@ -73,7 +77,7 @@ def test_hugging_face_default_eos_id_pools_the_wrong_token():
     assert cfg.eos_token_id not in range(32)
     hf = CLIPTextModelWithProjection(cfg).eval()
     enc = TextEncoder(TextConfig.tiny(vocab_size=32, layers=1)).eval()
-    enc.load_state_dict(hf_text_to_course(hf.state_dict()))
+    enc.load_state_dict(text_from_hf(hf.state_dict()))
     ids, mask, eot = batch()
     with torch.no_grad():
         theirs = hf(input_ids=ids, attention_mask=mask).text_embeds
@@ -93,12 +97,14 @@ def test_hugging_face_default_eos_id_pools_the_wrong_token():
         (lambda e, ids, m: e(ids + 40, m), r"input_ids must lie in \[0, vocab_size=32\)"),
         (lambda e, ids, m: e(ids, m[:, :5]),
          r"attention_mask must have the shape of input_ids \(B, L\) = \(2, 8\), got \(2, 5\)"),
-        (lambda e, ids, m: e(ids, m.flip(1)), "right-padded"),
+        (lambda e, ids, m: e(ids, m.flip(1)), "attention_mask must be right-padded 0/1 rows"),
         (lambda e, ids, m: e(ids, eot_index=torch.tensor([1, 2, 3])),
          r"eot_index must have shape \(B,\) = \(2,\), got \(3,\)"),
         (lambda e, ids, m: e(ids, eot_index=torch.tensor([1, 8])),
          r"eot_index must lie in \[0, L=8\)"),
-        (lambda e, ids, m: e(ids), "give eot_index or attention_mask"),
+        (lambda e, ids, m: e(ids), r"give eot_index or attention_mask \(or set cfg.eos_id\)"),
+        (lambda e, ids, m: model(eos_id=EOS)(ids[:, :3]),
+         "every row of input_ids must contain eos_id=2"),
         (lambda e, ids, m: e.forward_features(torch.rand(2, 40, 64)),
          r"x must have shape \(B, L <= 32"),
     ],
@@ -112,3 +118,10 @@ def test_bad_input_names_argument_and_shapes(call, match):
 def test_float_ids_are_a_type_error():
     with pytest.raises(TypeError, match="input_ids must be an integer tensor"):
         model()(torch.rand(2, 8))
+
+
+def test_config_of_the_wrong_type_is_a_type_error():
+    from vlm_course.models import ViTConfig
+
+    with pytest.raises(TypeError, match="cfg must be a TextConfig, got ViTConfig"):
+        TextEncoder(ViTConfig.tiny())

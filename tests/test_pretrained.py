@@ -14,12 +14,6 @@ from vlm_course.world import WorldConfig
 NAME = "clip_tiny_shapeworld"
 
 
-def world_from_card(card: dict) -> WorldConfig:
-    cfg = dict(card["world_config"])
-    cfg["heldout"] = tuple(tuple(p) for p in cfg["heldout"])
-    return WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-
-
 def test_registry_lists_and_describes_the_shipped_model():
     assert NAME in pretrained.available()
     card = pretrained.card(NAME)
@@ -37,7 +31,8 @@ def test_load_and_re_measure_zero_shot_on_a_fresh_sample():
     assert not model.training
     assert model.tokenizer.to_dict() == card["tokenizer"]        # the card's own vocabulary
     n = 600
-    fresh = evaluate_shapeworld(model, world_from_card(card), n=n, split="test", start=500_000)
+    fresh = evaluate_shapeworld(model, WorldConfig.from_dict(card["world_config"]), n=n,
+                                split="test", start=500_000)
     shipped = card["evaluation"]["zeroshot"]
     for key in ("all_shape", "all_colour", "all_colour+shape", "heldout_colour+shape"):
         n_fresh = fresh["n_heldout"] if key.startswith("heldout") else fresh["n_all"]
@@ -64,16 +59,18 @@ def test_sha256_mismatch_is_refused(tmp_path):
 
 def test_ship_writes_weights_and_card(tmp_path):
     """``ship`` turns a (tiny) run folder into a loadable checkpoint whose card matches it."""
-    from vlm_course.pretrain import main
+    from vlm_course.cli import main
 
     run = tmp_path / "run"
-    assert main(["--out", str(run), "--steps", "2", "--batch-size", "8"]) == 0
+    assert main(["clip", "--preset", "tiny", "--out", str(run), "--steps", "2",
+                 "--batch-size", "8"]) == 0
     card = pretrained.ship(run, "unit", command="test", root=tmp_path / "ckpts", eval_scenes=40,
                            retrieval_scenes=20)
     assert card["steps"] == 2 and pretrained.available(tmp_path / "ckpts") == ["unit"]
     run_info = json.loads((run / "run.json").read_text())
     assert card["wall_time_s"] == round(run_info["wall_time_s_total"], 1)
-    assert "summed over every pretrain call" in card["wall_time_note"]
+    assert "summed over every call" in card["wall_time_note"]
+    assert card["recipe"] == "clip" and card["preset"] == "tiny"
     stored = json.loads((tmp_path / "ckpts" / "unit.json").read_text())
     assert stored["sha256"] == card["sha256"]
     model = pretrained.load("unit", device="cpu", root=tmp_path / "ckpts")
@@ -96,3 +93,37 @@ def test_missing_folder_or_name_says_how_to_find_the_checkpoints(tmp_path, monke
     text = err.value.args[0]
     assert f"'no_such_model' in {str(tmp_path)!r}" in text and "available: (none)" in text
     assert "pip install -e ." in text and "VLM_COURSE_CHECKPOINTS" in text
+
+
+def test_the_shipped_card_is_the_tiny_preset_in_the_vocab_format():
+    """The re-shipped card: the config holds the vocabulary (no shapes/colours) and equals
+    today's tiny preset and world, and the weights file has the card's sha256."""
+    from vlm_course.recipes import clip as clip_recipe
+    from vlm_course.training.checkpoint import sha256_of
+
+    card = pretrained.card(NAME)
+    assert card["recipe"] == "clip" and card["preset"] == "tiny"
+    assert "shapes" not in card["model_config"] and "colours" not in card["model_config"]
+    assert card["model_config"]["vocab"] == card["tokenizer"]["words"]
+    assert sha256_of(pretrained.checkpoint_dir() / f"{NAME}.safetensors") == card["sha256"]
+    preset = clip_recipe.PRESETS["tiny"]()
+    assert card["model_config"] == json.loads(json.dumps(preset.model.to_dict()))
+    assert WorldConfig.from_dict(card["world_config"]) == preset.world
+
+
+def test_migrate_card_converts_an_old_card_once():
+    from vlm_course.recipes.clip import migrate_card
+
+    new = pretrained.card(NAME)
+    old = json.loads(json.dumps(new))
+    old["model_config"].pop("vocab")
+    old["model_config"].update(shapes=["circle", "square"], colours=["red", "blue"])
+    for key in ("recipe", "preset", "migrated"):
+        old.pop(key, None)
+    migrated = migrate_card(old)
+    assert migrated["model_config"] == new["model_config"] and migrated["recipe"] == "clip"
+    assert "migrated" in migrated and "shapes" in old["model_config"]    # input left untouched
+    assert migrate_card(migrated) == migrated
+    del old["tokenizer"]
+    with pytest.raises(ValueError, match="card lacks tokenizer.words"):
+        migrate_card(old)

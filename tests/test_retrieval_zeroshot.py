@@ -132,6 +132,7 @@ def test_shapeworld_prompts_and_evaluation_protocol():
     from vlm_course.models.clip import CLIP, CLIPConfig
     from vlm_course.models.text_encoder import TextConfig
     from vlm_course.models.vit import ViTConfig
+    from vlm_course.recipes.clip import shapeworld_vocab
     from vlm_course.world import WorldConfig
 
     cfg = WorldConfig.tiny()
@@ -142,9 +143,10 @@ def test_shapeworld_prompts_and_evaluation_protocol():
     with pytest.raises(ValueError, match="task"):
         shapeworld_prompts(cfg, "size")
     torch.manual_seed(0)
-    model = CLIP(CLIPConfig.for_world(16, ViTConfig(image_size=32, patch_size=8, width=16,
-                                                    layers=1, heads=2),
-                                      TextConfig(width=16, layers=1, heads=2, context_length=24)))
+    model = CLIP(CLIPConfig.build(16, ViTConfig(image_size=32, patch_size=8, width=16, layers=1,
+                                                heads=2),
+                                  TextConfig(width=16, layers=1, heads=2, context_length=24),
+                                  shapeworld_vocab(cfg)))
     out = evaluate_shapeworld(model, cfg, n=40, batch_size=16)
     assert out["n_all"] == 40 and out["n_seen"] + out["n_heldout"] == 40 and out["n_heldout"] > 0
     for task in ("shape", "colour", "colour+shape"):
@@ -163,15 +165,16 @@ def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
     from vlm_course.models.clip import CLIP, CLIPConfig
     from vlm_course.models.resnet import ResNetConfig
     from vlm_course.models.text_encoder import TextConfig
+    from vlm_course.recipes.clip import shapeworld_vocab
     from vlm_course.world import ShapeWorld, WorldConfig
 
     torch.manual_seed(0)
-    cfg = CLIPConfig.for_world(16, ResNetConfig.tiny(image_size=32, width=8, heads=2),
-                               TextConfig(width=16, layers=1, heads=2, context_length=24),
-                               image_tower="resnet")
+    world = WorldConfig.tiny()
+    cfg = CLIPConfig.build(16, ResNetConfig.tiny(image_size=32, width=8, heads=2),
+                           TextConfig(width=16, layers=1, heads=2, context_length=24),
+                           shapeworld_vocab(world), image_tower="resnet")
     model = CLIP(cfg).train()
     frozen = copy.deepcopy(model).eval()
-    world = WorldConfig.tiny()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     out = evaluate_shapeworld(model, world, n=12, batch_size=5)
     assert out == evaluate_shapeworld(frozen, world, n=12, batch_size=12)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vlm_course.text import SPECIAL_TOKENS, Tokenizer
+from vlm_course.text import Tokenizer
 from vlm_course.world import ShapeWorld, WorldConfig
 
 
@@ -12,9 +12,12 @@ def tok():
     return Tokenizer.from_world(WorldConfig())
 
 
-def test_special_ids(tok):
-    assert (tok.pad_id, tok.sos_id, tok.eos_id, tok.mask_id, tok.unk_id) == (0, 1, 2, 3, 4)
-    assert tok.vocab[:5] == list(SPECIAL_TOKENS)
+def test_special_ids_are_where_the_encoding_puts_them(tok):
+    ids = tok(["a red circle"], context_length=8)["input_ids"][0].tolist()
+    assert [tok.vocab[i] for i in ids] == ["[SOS]", "a", "red", "circle", "[EOS]", "[PAD]", "[PAD]",
+                                          "[PAD]"]
+    assert ids[0] == tok.sos_id == 1 and ids[4] == tok.eos_id == 2 and ids[5] == tok.pad_id == 0
+    assert tok.encode("a zebra")[2] == tok.unk_id == 4 and tok.vocab[3] == "[MASK]"
     assert tok.vocab_size == len(tok) == len(set(tok.vocab))
 
 
@@ -80,16 +83,44 @@ def test_truncation_keeps_eos_last_or_raises(tok):
 
 
 def test_errors(tok):
-    with pytest.raises(ValueError, match="context_length"):
+    with pytest.raises(ValueError, match="context_length: expected an int >= 3, got 2"):
         tok(["a"], context_length=2)
-    with pytest.raises(TypeError, match="texts"):
+    with pytest.raises(TypeError, match="texts: expected a str or a sequence of str"):
         tok([1, 2])
-    with pytest.raises(TypeError, match="text"):
+    with pytest.raises(TypeError, match="text: expected a str, got int"):
         tok.encode(3)
-    with pytest.raises(ValueError, match="ids"):
+    with pytest.raises(ValueError, match=rf"ids: expected ids in \[0, {tok.vocab_size}\), got 999"):
         tok.decode([999])
-    with pytest.raises(ValueError, match="words"):
+    with pytest.raises(ValueError, match=r"ids: expected a 1-D sequence, got shape \(1, 2\)"):
+        tok.decode(torch.zeros(1, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="words: expected lower-case words .* got 'Red'"):
         Tokenizer(["Red"])
+    with pytest.raises(TypeError, match="word: expected a str, got int"):
+        tok.known(3)
+
+
+def test_which_words_are_known(tok):
+    assert tok.known("red") and "red" in tok and "Red" in tok and "," in tok
+    assert not tok.known("backdrop") and "backdrop" not in tok
+    assert "[UNK]" not in tok and not tok.known("[PAD]")  # special tokens are not words
+    assert 3 not in tok
+    prompt = "a photograph of a plain backdrop"
+    assert tok.unknown_words(prompt) == ["backdrop", "photograph", "plain"]
+    assert [w for w in tok.split(prompt) if w not in tok] == ["photograph", "plain", "backdrop"]
+
+
+def test_strict_mode_raises_listing_every_unknown_word(tok):
+    prompt = "a photograph of a plain backdrop"
+    lenient = tok([prompt], context_length=12)
+    assert (lenient["input_ids"] == tok.unk_id).sum() == 3  # silently [UNK] by default
+    with pytest.raises(ValueError, match=r"texts contain 3 word\(s\) not in the vocabulary "
+                                         r"\(strict=True.*\['backdrop', 'photograph', 'plain'\]"):
+        tok([prompt, "a red circle"], context_length=12, strict=True)
+    with pytest.raises(ValueError, match=r"\['zebra'\]"):
+        tok.encode("a zebra", strict=True)
+    strict = tok(["a red circle"], context_length=12, strict=True)
+    assert strict["input_ids"].equal(tok(["a red circle"], context_length=12)["input_ids"])
+    assert tok.encode("a red circle", strict=True) == tok.encode("a red circle")
 
 
 def test_save_load_and_determinism(tok, tmp_path):

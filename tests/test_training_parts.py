@@ -14,7 +14,7 @@ from vlm_course.training.checkpoint import (
     save_checkpoint,
     sha256_of,
 )
-from vlm_course.training.data import choose_captions, scene_indices
+from vlm_course.training.data import scene_indices
 from vlm_course.training.optim import build_optimizer, lr_at, param_groups
 
 
@@ -54,15 +54,20 @@ def test_lr_schedule_warmup_then_cosine():
         lr_at(0, 1.0, 10, 0)
 
 
-def test_scene_indices_and_captions_are_pure_functions():
+def test_scene_indices_shard_the_global_batch():
     assert scene_indices(3, 8) == range(24, 32)
     assert list(scene_indices(3, 8, rank=1, world_size=2)) == list(range(28, 32))
-    with pytest.raises(ValueError, match="world_size"):
+    shards = [i for r in range(4) for i in scene_indices(5, 8, rank=r, world_size=4)]
+    assert shards == list(scene_indices(5, 8))        # the ranks together: the whole batch
+    with pytest.raises(ValueError, match="batch_size=7 must split evenly over world_size=2"):
         scene_indices(0, 7, rank=0, world_size=2)
-    caps = [["a", "b", "c"]] * 4
-    first = choose_captions(caps, [0, 1, 2, 3], seed=0, split="train")
-    assert first == choose_captions(caps, [0, 1, 2, 3], seed=0, split="train")
-    assert choose_captions(caps[:2], [2, 3], seed=0, split="train") == first[2:]
+    with pytest.raises(ValueError, match=r"rank must be an int in \[0, world_size=2\), got 2"):
+        scene_indices(0, 8, rank=2, world_size=2)
+    for name, kwargs in (("step", {"step": -1}), ("batch_size", {"batch_size": 0}),
+                         ("world_size", {"world_size": 0})):
+        args = {"step": 0, "batch_size": 8, **kwargs}
+        with pytest.raises(ValueError, match=f"{name} must be an int >= "):
+            scene_indices(**args)
 
 
 def _trained_toy(steps=3):
@@ -133,3 +138,59 @@ def test_checkpoint_keeps_newest_and_errors(tmp_path):
     with pytest.raises(ValueError, match="keep must be an int >= 1"):
         save_checkpoint(tmp_path, 4, model, keep=0)
     assert math.isfinite(float(model.logit_scale.detach()))
+
+
+def test_optimizer_receives_its_hyper_parameters():
+    model = Toy()
+    default = build_optimizer(model, lr=0.25)
+    for group in default.param_groups:
+        assert group["lr"] == 0.25 and group["betas"] == (0.9, 0.98) and group["eps"] == 1e-6
+    assert [g["weight_decay"] for g in default.param_groups] == [0.1, 0.0]
+    custom = build_optimizer(model, lr=0.5, weight_decay=0.0, betas=(0.8, 0.9), eps=1e-8)
+    for group in custom.param_groups:
+        assert group["lr"] == 0.5 and group["betas"] == (0.8, 0.9) and group["eps"] == 1e-8
+        assert group["weight_decay"] == 0.0 and "names" not in group
+
+
+def test_frozen_parameters_are_skipped_not_the_rest():
+    model = Toy()
+    model.token_embedding.weight.requires_grad_(False)  # the first parameter is frozen
+    groups = param_groups(model, 0.0)                     # zero decay is allowed
+    names = groups[0]["names"] + groups[1]["names"]
+    assert "token_embedding.weight" not in names
+    assert sorted(names) == ["fc.bias", "fc.weight", "ln.bias", "ln.weight", "logit_scale", "proj"]
+
+
+def test_lr_schedule_edges():
+    assert lr_at(109, 1.0, 10, 110) == pytest.approx(0.5 * (1 + math.cos(math.pi * 99 / 100)))
+    assert lr_at(500, 2.0, 10, 110) == 0.0                 # default min_ratio is 0
+    assert lr_at(6, 1.0, 5, 5, min_ratio=0.2) == pytest.approx(0.2)  # warmup == run: span 1
+    assert lr_at(0, 1.0, 0, 4) == 1.0                      # no warmup: start at base_lr
+
+
+def test_checkpoint_files_layout_and_retention(tmp_path):
+    from safetensors import safe_open
+
+    from vlm_course.training.checkpoint import atomic_save_safetensors, config_differences
+
+    model, opt = _trained_toy()
+    nested = tmp_path / "runs" / "a" / "b"                      # parents are created
+    save_checkpoint(nested, 0, model, opt)                      # step 0 is a valid step
+    pointer = read_pointer(nested)
+    assert pointer["step"] == 0 and pointer["format_version"] == 1
+    text = (nested / "latest.json").read_text()
+    assert text.startswith('{\n  "extra": {},\n  "file": ')     # sorted keys, indent 2
+    for step in (1, 2, 3):
+        save_checkpoint(nested, step, model, opt)               # default keep=2
+    assert sorted(p.name for p in nested.glob("ckpt-*")) == ["ckpt-0000002.safetensors",
+                                                             "ckpt-0000003.safetensors"]
+    save_checkpoint(nested, 4, model, opt, keep=1)
+    assert [p.name for p in nested.glob("ckpt-*")] == ["ckpt-0000004.safetensors"]
+    atomic_save_safetensors({"w": torch.ones(2)}, tmp_path / "m.safetensors", {"note": "hi"})
+    with safe_open(str(tmp_path / "m.safetensors"), "pt") as handle:
+        assert handle.metadata() == {"note": "hi"}
+    assert config_differences({"a": 1}, {"a": 1, "b": 2}) == [
+        "b: checkpoint has '<absent>', current config has 2"]
+    assert config_differences({"a": 1, "c": 3}, {"a": 1}) == [
+        "c: checkpoint has 3, current config has '<absent>'"]
+    assert config_differences(None, None) == []

@@ -15,9 +15,16 @@ def test_defaults_match_the_contract():
     # every colour and every shape keeps 7 train partners
     assert {c for c, _ in cfg.heldout} == set(cfg.colours)
     assert {s for _, s in cfg.heldout} == set(cfg.shapes)
-    assert cfg.heldout == default_heldout(cfg.colours, cfg.shapes)
-    assert sorted(cfg.heldout_ids) == sorted(
-        cfg.colours.index(c) * 8 + cfg.shapes.index(s) for c, s in cfg.heldout)
+    # the documented "shifted diagonal", written out (not recomputed by the same formula)
+    assert cfg.heldout == (("red", "triangle"), ("green", "diamond"), ("blue", "cross"),
+                           ("yellow", "star"), ("purple", "heart"), ("orange", "ring"),
+                           ("cyan", "circle"), ("white", "square"))
+    assert default_heldout(("red", "green"), ("circle", "square", "star")) == (
+        ("red", "star"), ("green", "circle"))
+    assert default_heldout(("red",), ("circle", "square")) == ()
+    # heldout_ids and compositions agree: the id of a pair indexes that pair
+    assert {cfg.compositions[i] for i in cfg.heldout_ids} == set(cfg.heldout)
+    assert cfg.heldout_ids[0] == 2 and cfg.heldout_ids[-1] == 7 * 8 + 1
 
 
 @pytest.mark.parametrize(
@@ -67,4 +74,4 @@ def test_custom_vocabulary_and_heldout():
     assert WorldConfig(heldout=()).heldout == ()
     assert cfg.replace(seed=3).seed == 3 and cfg.replace(seed=3).shapes == cfg.shapes
     assert WorldConfig.tiny().canvas == 32
-    assert WorldConfig().as_dict()["canvas"] == 64
+    assert WorldConfig().to_dict()["canvas"] == 64

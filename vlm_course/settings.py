@@ -45,13 +45,17 @@ def get_device(name: str | None = None):
 
     Order of choice: the ``name`` argument, then ``VLM_COURSE_DEVICE``, then the first available
     of CUDA, Apple MPS and CPU.  An unknown or unavailable device is an error that lists the
-    accepted values, never a silent fallback.
+    accepted values, never a silent fallback: ``ValueError`` (naming ``device=`` or
+    ``VLM_COURSE_DEVICE=``) for an unknown or unavailable device, ``TypeError`` for a non-str.
 
     >>> get_device("cpu")
     device(type='cpu')
     """
     import torch
 
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"device must be a str such as 'cpu' or 'cuda:0' (or None), got "
+                        f"{type(name).__name__}")
     requested = name if name is not None else os.environ.get("VLM_COURSE_DEVICE")
     if requested is None or requested.strip() == "":
         if torch.cuda.is_available():
@@ -99,7 +103,10 @@ def get_scale() -> str:
 
 
 def by_scale(cpu: T, gpu: T) -> T:
-    """Pick a value by the current scale: ``steps = by_scale(cpu=200, gpu=5000)``."""
+    """Pick a value by the current scale: ``steps = by_scale(cpu=200, gpu=5000)``.
+
+    Raises what :func:`get_scale` raises (an unknown ``VLM_COURSE_SCALE``).
+    """
     return gpu if get_scale() == "gpu" else cpu
 
 
@@ -109,6 +116,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
     With ``deterministic=True`` PyTorch is asked for deterministic algorithms where that is cheap
     (``warn_only=True``, so an op without a deterministic kernel warns instead of failing) and
     cuDNN autotuning is switched off.  Returns the seed so a notebook can print it.
+    Raises ``ValueError`` when ``seed`` is not an int >= 0.
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -128,7 +136,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
 
 
 def is_quiet() -> bool:
-    """True when progress bars should be hidden: ``CI`` or ``VLM_COURSE_QUIET`` is set."""
+    """True when progress bars should be hidden: ``CI`` or ``VLM_COURSE_QUIET`` is set.
+    Raises nothing."""
     return _truthy(os.environ.get("CI")) or _truthy(os.environ.get("VLM_COURSE_QUIET"))
 
 
@@ -136,7 +145,8 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any):
     """A ``tqdm.auto`` progress bar (a widget in Jupyter, text in a terminal), silent when quiet.
 
     Accepts every ``tqdm`` keyword (``total``, ``desc``, ...).  ``disable`` defaults to
-    :func:`is_quiet` so CI logs stay clean.
+    :func:`is_quiet` so CI logs stay clean.  Raises ``TypeError`` (from tqdm) for an unknown
+    keyword.
     """
     from tqdm.auto import tqdm
 
@@ -146,7 +156,10 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any):
 
 
 def environment_report() -> dict[str, str]:
-    """Versions, device, threads and settings, as a dict a notebook can show as a table."""
+    """Versions, device, threads and settings, as a dict a notebook can show as a table.
+
+    Raises what :func:`get_device` / :func:`get_scale` raise for bad environment variables.
+    """
     import platform
 
     import numpy as np

@@ -25,10 +25,14 @@ def load_digits(split: str = "all", image_size: int = 32, test_fraction: float =
     ``split``: "all" (1,797 images), "train" or "test" -- a stratified split with ``test_fraction``
     of every class in test, fixed by ``seed``. Images: (N, 3, image_size, image_size) float32 in
     [0, 1]. Class names are the digit words ("zero" ... "nine").
+    Raises ``ValueError`` naming ``split``, ``test_fraction``, ``seed`` or ``image_size``.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
     if split not in DIGIT_SPLITS:
         raise ValueError(f"split: expected one of {DIGIT_SPLITS}, got {split!r}")
-    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
+    if (isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float))
+            or not 0.0 < test_fraction < 1.0):
         raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
     from sklearn.datasets import load_digits as sklearn_digits
 

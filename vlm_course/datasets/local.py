@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vlm_course.world.captions import fix_articles
+from vlm_course.text.articles import fix_articles
 
 from .image_set import ImageClassificationSet, to_square
 
@@ -28,6 +28,7 @@ _RECORD = 1 + 3 * 32 * 32
 
 
 def cifar10_missing_message(root: Path) -> str:
+    """The error text for a missing CIFAR-10 folder: where it is expected and how to fetch it."""
     return (
         f"CIFAR-10 (binary version) not found: expected {root / 'cifar-10-batches-bin'} with "
         "data_batch_1.bin ... data_batch_5.bin and test_batch.bin. This course never downloads "
@@ -44,7 +45,9 @@ def load_cifar10(root: str | Path, train: bool = True, limit: int | None = None,
     """CIFAR-10 from ``root/cifar-10-batches-bin`` as an :class:`ImageClassificationSet`.
 
     ``limit`` keeps the first ``limit`` images (for quick experiments). Captions: "a photo of a
-    {class}". Raises ``FileNotFoundError`` (with download instructions) when the files are absent.
+    {class}". Raises ``FileNotFoundError`` (with download instructions) when the files are absent
+    and ``ValueError`` naming ``limit`` / ``image_size`` or the file for bad values or a file whose
+    size is not a whole number of records.
     """
     root = Path(root)
     folder = root / "cifar-10-batches-bin"
@@ -52,7 +55,7 @@ def load_cifar10(root: str | Path, train: bool = True, limit: int | None = None,
         folder / "test_batch.bin"]
     if not all(f.is_file() for f in files):
         raise FileNotFoundError(cifar10_missing_message(root))
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit: expected None or an int >= 1, got {limit!r}")
     chunks = []
     remaining = limit
@@ -83,7 +86,13 @@ def load_cifar10(root: str | Path, train: bool = True, limit: int | None = None,
 
 def load_image_folder(root: str | Path, image_size: int = 64,
                       template: str = "a photo of a {}") -> ImageClassificationSet:
-    """Images in ``root/<class name>/*.png|jpg`` (torchvision's ``ImageFolder`` layout)."""
+    """Images in ``root/<class name>/*.png|jpg`` (torchvision's ``ImageFolder`` layout).
+
+    Raises ``FileNotFoundError`` for a missing or empty folder and ``ValueError`` naming
+    ``template`` (a string with ``{}``) or ``image_size``.
+    """
+    if not isinstance(template, str) or "{}" not in template:
+        raise ValueError(f"template: expected a string with one '{{}}', got {template!r}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(

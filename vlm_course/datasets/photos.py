@@ -26,7 +26,12 @@ def load_photos(names: tuple[str, ...] | None = None,
 
     Returns an :class:`ImageClassificationSet` whose label i is photo i (class names "astronaut",
     "coffee", "cat", "rocket"), images (N, 3, image_size, image_size) float32 in [0, 1].
+    Raises ``ValueError`` naming ``names`` (unknown or empty, or a lone string) or
+    ``image_size``.
     """
+    if isinstance(names, str):
+        raise ValueError(f"names: expected a tuple of names from {tuple(PHOTOS)}, got the "
+                         f"string {names!r} (write ({names!r},))")
     names = tuple(PHOTOS) if names is None else tuple(names)
     unknown = [n for n in names if n not in PHOTOS]
     if unknown or not names:

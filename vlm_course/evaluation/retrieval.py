@@ -11,6 +11,11 @@ captions.
 
 Recall@K is the fraction of queries with a hit.  Works with any model implementing the course's VLM
 interface (``encode_image``, ``encode_text``, ``tokenize``).
+
+Duplicates: images are not de-duplicated. Two identical images get identical embeddings and tie,
+and a tie counts against the query (see :func:`recall_at_k`), so a repeated image lowers recall
+unless ``text_to_image`` marks the captions as true of both. ShapeWorld test scenes 0-999 at
+canvas 48 and 64 hold no repeated image (``vlm_course.world.duplicates`` counts them).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .checks import check_embeddings, check_images, check_ks, check_positive_int
 from .zeroshot import eval_mode
 
 
@@ -36,15 +42,24 @@ def recall_at_k(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: 
     Returns:
         ``{"t2i_R@K": float, "i2t_R@K": float, ...}`` for every K, values in [0, 1].  A query's rank
         is 1 + the number of *wrong* candidates scoring at least as high as its best *true*
-        candidate (ties count against the query).  Images without a caption are not queried.
+        candidate (ties count against the query, so a duplicate image that is not marked as
+        true for the caption costs it a rank).  Images without a caption are not queried.
+    Raises:
+        TypeError: an embedding is not a float tensor, or ``text_to_image`` not a tensor.
+        ValueError: an embedding is not finite, non-empty and 2-D, the widths D differ,
+            ``text_to_image`` has the wrong shape/dtype or an index outside [0, N), a caption
+            has no true image, or ``ks`` is not a non-empty sequence of ints >= 1.
     """
-    if image_emb.ndim != 2 or text_emb.ndim != 2 or image_emb.shape[1] != text_emb.shape[1]:
+    check_embeddings("image_emb", image_emb, "(N, D)")
+    check_embeddings("text_emb", text_emb, "(M, D)")
+    if not isinstance(text_to_image, torch.Tensor):
+        raise TypeError(f"text_to_image must be a torch.Tensor, got {type(text_to_image).__name__}")
+    if image_emb.shape[1] != text_emb.shape[1]:
         raise ValueError(f"image_emb (N,D) and text_emb (M,D) must share D, got "
                          f"{tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
     n_images, n_texts = image_emb.shape[0], text_emb.shape[0]
     owner = _owner_matrix(text_to_image, n_texts, n_images)            # (M, N) bool
-    if not ks or any(int(k) < 1 for k in ks):
-        raise ValueError(f"ks must be positive integers, got {list(ks)}")
+    ks = check_ks(ks)
     img = torch.nn.functional.normalize(image_emb.float(), dim=-1)
     txt = torch.nn.functional.normalize(text_emb.float(), dim=-1)
     sim = txt @ img.T                                           # (M, N) caption x image
@@ -64,6 +79,7 @@ def recall_at_k(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: 
 
 
 def _owner_matrix(text_to_image: torch.Tensor, n_texts: int, n_images: int) -> torch.Tensor:
+    """(M, N) bool "caption m describes image n" from an index vector or a bool matrix."""
     if text_to_image.dtype == torch.bool:
         if text_to_image.shape != (n_texts, n_images):
             raise ValueError(f"a bool text_to_image must have shape (M, N) = ({n_texts}, "
@@ -90,8 +106,21 @@ def evaluate_retrieval(model, images: torch.Tensor, captions: Sequence[Sequence[
     ``captions[i]`` is the list of true captions of image ``i`` (at least one each).  Identical
     sentences are encoded once and count as a true caption of every image that has them (in a
     synthetic world "there are two objects" describes many scenes).
+
+    Raises ``TypeError`` / ``ValueError`` when ``images`` is not a non-empty float (N, 3, H, W)
+    tensor, ``captions`` is not one non-empty list of strings per image, ``batch_size`` is not an
+    int >= 1, or ``ks`` is invalid (see :func:`recall_at_k`).
     """
-    if images.ndim != 4 or len(captions) != images.shape[0]:
+    check_images("images", images)
+    check_positive_int("batch_size", batch_size)
+    check_ks(ks)
+    if isinstance(captions, str) or not isinstance(captions, Sequence):
+        raise TypeError(f"captions must be a list of caption lists, got {type(captions).__name__}")
+    if any(isinstance(c, str) or not isinstance(c, Sequence)
+           or not all(isinstance(t, str) for t in c) for c in captions):
+        raise TypeError("captions must hold one list of strings per image (captions[i] lists "
+                        "the true captions of image i)")
+    if len(captions) != images.shape[0]:
         raise ValueError(f"images must be (N,3,H,W) with one caption list per image, got "
                          f"{tuple(images.shape)} and {len(captions)} caption lists")
     if any(len(c) == 0 for c in captions):

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .checks import check_embeddings, check_images, check_positive_int, check_strings
+
 
 @contextlib.contextmanager
 def eval_mode(model):
@@ -40,9 +42,10 @@ def eval_mode(model):
 
 
 def _check_templates(templates: Sequence[str]) -> None:
-    if isinstance(templates, str) or len(templates) == 0:
+    if isinstance(templates, str) or not isinstance(templates, Sequence) or len(templates) == 0:
         raise ValueError("templates must be a non-empty list of strings with '{}', "
                          f"got {templates!r}")
+    check_strings("templates", templates)
     bad = [t for t in templates if "{}" not in t]
     if bad:
         raise ValueError(f"every template needs a '{{}}' placeholder for the class name, got {bad}")
@@ -55,9 +58,18 @@ def ensemble_embeddings(prompt_emb: torch.Tensor) -> torch.Tensor:
         prompt_emb: (K, T, D) float — T prompt embeddings for each of K classes (any norm).
     Returns:
         (K, D) float, unit rows: normalise each prompt, average over T, normalise again.
+    Raises:
+        TypeError: ``prompt_emb`` is not a float tensor.
+        ValueError: ``prompt_emb`` is not a non-empty, finite (K, T, D) tensor.
     """
-    if prompt_emb.ndim != 3:
-        raise ValueError(f"prompt_emb must be (K, T, D), got {tuple(prompt_emb.shape)}")
+    if not isinstance(prompt_emb, torch.Tensor) or not prompt_emb.is_floating_point():
+        got = prompt_emb.dtype if isinstance(prompt_emb, torch.Tensor) else type(prompt_emb)
+        raise TypeError(f"prompt_emb must be a float tensor (K, T, D), got {got}")
+    if prompt_emb.ndim != 3 or prompt_emb.numel() == 0:
+        raise ValueError(f"prompt_emb must be a non-empty (K, T, D), got "
+                         f"{tuple(prompt_emb.shape)}")
+    if not torch.isfinite(prompt_emb).all():
+        raise ValueError("prompt_emb must be finite, got NaN or inf values")
     return F.normalize(F.normalize(prompt_emb.float(), dim=-1).mean(dim=1), dim=-1)
 
 
@@ -68,10 +80,12 @@ def build_classifier(model, classnames: Sequence[str], templates: Sequence[str])
 
     ``templates`` are format strings with one ``{}`` (e.g. ``"a {} shape"``); with one template this
     is plain prompt engineering, with several it is a prompt ensemble.
+
+    Raises ``ValueError`` when ``templates`` is empty or a template lacks ``{}``, or
+    ``classnames`` is empty or a lone string; ``TypeError`` when either holds a non-string.
     """
     _check_templates(templates)
-    if isinstance(classnames, str) or len(classnames) == 0:
-        raise ValueError(f"classnames must be a non-empty list of strings, got {classnames!r}")
+    check_strings("classnames", classnames)
     prompts = [t.format(c) for c in classnames for t in templates]   # K*T, class-major
     with eval_mode(model):
         emb = model.encode_text(model.tokenize(prompts)).float().cpu()   # (K*T, D)
@@ -80,8 +94,18 @@ def build_classifier(model, classnames: Sequence[str], templates: Sequence[str])
 
 def zeroshot_logits(image_emb: torch.Tensor, classifier: torch.Tensor,
                     scale: float = 100.0) -> torch.Tensor:
-    """(B, K) logits ``scale * cos(image, class)`` from (B, D) image and (K, D) class embeddings."""
-    if image_emb.ndim != 2 or classifier.ndim != 2 or image_emb.shape[1] != classifier.shape[1]:
+    """(B, K) logits ``scale * cos(image, class)`` from (B, D) image and (K, D) class embeddings.
+
+    Raises ``TypeError`` for a non-float input and ``ValueError`` when an input is not a finite,
+    non-empty 2-D tensor, the two widths D differ, or ``scale`` is not a finite number > 0.
+    """
+    check_embeddings("image_emb", image_emb, "(B, D)")
+    check_embeddings("classifier", classifier, "(K, D)")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (
+        0 < scale < float("inf")
+    ):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    if image_emb.shape[1] != classifier.shape[1]:
         raise ValueError(f"image_emb (B,D) and classifier (K,D) must share D, got "
                          f"{tuple(image_emb.shape)} and {tuple(classifier.shape)}")
     return (scale * F.normalize(image_emb.float(), dim=-1)
@@ -89,18 +113,34 @@ def zeroshot_logits(image_emb: torch.Tensor, classifier: torch.Tensor,
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy of (B, K) ``logits`` against (B,) long ``labels``, in [0, 1]."""
-    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+    """Top-1 accuracy of (B, K) ``logits`` against (B,) long ``labels``, in [0, 1].
+
+    Raises ``TypeError`` for float/non-tensor ``labels`` or non-float ``logits``; ``ValueError``
+    when ``logits`` is not a finite non-empty (B, K), ``labels`` is not (B,), or a label is
+    outside [0, K).
+    """
+    check_embeddings("logits", logits, "(B, K)")
+    if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.is_complex():
+        got = labels.dtype if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise TypeError(f"labels must be an integer tensor (B,), got {got}")
+    if labels.shape != (logits.shape[0],):
         raise ValueError(f"logits must be (B,K) and labels (B,), got {tuple(logits.shape)} "
                          f"and {tuple(labels.shape)}")
+    if int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]:
+        raise ValueError(f"labels must lie in [0, K) = [0, {logits.shape[1]}), got "
+                         f"[{int(labels.min())}, {int(labels.max())}]")
     return float((logits.argmax(dim=1) == labels.to(logits.device)).float().mean())
 
 
 @torch.no_grad()
 def encode_images(model, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """(N, D) float CPU image embeddings of (N, 3, H, W) ``images``, encoded in chunks."""
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
+    """(N, D) float CPU image embeddings of (N, 3, H, W) ``images``, encoded in chunks.
+
+    Raises ``TypeError`` / ``ValueError`` when ``images`` is not a non-empty float (N, 3, H, W)
+    tensor or ``batch_size`` is not an int >= 1.
+    """
+    check_images("images", images)
+    check_positive_int("batch_size", batch_size)
     with eval_mode(model):
         return torch.cat([model.encode_image(images[i:i + batch_size]).float().cpu()
                           for i in range(0, images.shape[0], batch_size)])
@@ -109,12 +149,22 @@ def encode_images(model, images: torch.Tensor, batch_size: int = 256) -> torch.T
 @torch.no_grad()
 def zeroshot_predict(model, images: torch.Tensor, classnames: Sequence[str],
                      templates: Sequence[str]) -> torch.Tensor:
-    """(N,) long predicted class index for each image: the one-call zero-shot classifier."""
+    """(N,) long predicted class index for each image: the one-call zero-shot classifier.
+
+    Raises what :func:`build_classifier` and :func:`encode_images` raise.
+    """
     classifier = build_classifier(model, classnames, templates)
     return zeroshot_logits(encode_images(model, images), classifier).argmax(dim=1)
 
 
 # ----------------------------------------------------------------------------- ShapeWorld
+def _check_world_cfg(world_cfg) -> None:
+    from vlm_course.world import WorldConfig
+
+    if not isinstance(world_cfg, WorldConfig):
+        raise TypeError(f"world_cfg must be a WorldConfig, got {type(world_cfg).__name__}")
+
+
 def shapeworld_prompts(world_cfg, task: str) -> tuple[list[str], list[str]]:
     """Class names and prompt templates for a ShapeWorld zero-shot task.
 
@@ -123,7 +173,10 @@ def shapeworld_prompts(world_cfg, task: str) -> tuple[list[str], list[str]]:
     ``"colour+shape"`` (K = #colours × #shapes, class "red circle", templates "a small {}",
     "a large {}", "a photo of a small {}", "a photo of a large {}").  Class ids follow
     ``world_cfg.shapes`` / ``world_cfg.colours`` / ``world_cfg.compositions``.
+    Raises ``TypeError`` when ``world_cfg`` is not a ``WorldConfig`` and ``ValueError`` for an
+    unknown ``task``.
     """
+    _check_world_cfg(world_cfg)
     sizes = world_cfg.sizes
     if task == "shape":
         return list(world_cfg.shapes), [f"a {s} {c} {{}}" for s in sizes for c in world_cfg.colours]
@@ -146,11 +199,19 @@ def evaluate_shapeworld(model, world_cfg, n: int = 1000, *, split: str = "test",
     ``shape``, ``colour`` and ``colour+shape`` on all scenes (``all_*``), on the seen compositions
     (``seen_*``) and on the held-out ones (``heldout_*``), plus the counts ``n_all``, ``n_seen``,
     ``n_heldout``.
-    """
-    from vlm_course.world import ShapeWorld
 
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    Raises ``TypeError`` when ``world_cfg`` is not a ``WorldConfig``; ``ValueError`` when ``n`` or
+    ``batch_size`` is not an int >= 1, ``start`` not an int >= 0, or ``split`` is unknown.
+    """
+    from vlm_course.world import SPLITS, ShapeWorld
+
+    _check_world_cfg(world_cfg)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be >= 1 (an int), got {n!r}")
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("start", start, low=0)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     cfg = world_cfg.replace(min_objects=1, max_objects=1)
     world = ShapeWorld(cfg)
     images, labels = [], {"shape": [], "colour": []}

@@ -1,6 +1,8 @@
 """Network architectures (chapter 02): CNN and ViT image towers, the text tower, their parts.
 
-Image towers map ``(B, C, H, W)`` images to ``(B, output_dim)``; the text tower maps token ids
+Image towers map ``(B, C, H, W)`` images to ``(B, output_dim)`` through one stage API,
+``forward_features`` -> ``forward_head`` (see :mod:`vlm_course.models.towers`); the tower a config
+builds follows from the config's type (:func:`build_image_tower`).  The text tower maps token ids
 ``(B, L)`` (+ ``attention_mask``) to ``(B, output_dim)`` pooled at ``[EOS]``.  Each model takes a
 small config dataclass with a ``tiny()`` preset.  ``CLIP`` (chapter 04) composes the two towers.
 """
@@ -10,6 +12,7 @@ from .clip import CLIP, CLIPConfig
 from .pooling import AttentionPool2d, GlobalAvgPool
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
 from .text_encoder import TextConfig, TextEncoder, causal_mask
+from .towers import IMAGE_TOWERS, build_image_tower, register_image_tower, tower_name
 from .transformer import QuickGELU, ResidualAttentionBlock, Transformer, make_activation
 from .vit import VisionTransformer, ViTConfig, patchify, unpatchify
 
@@ -31,6 +34,10 @@ __all__ = [
     "unpatchify",
     "ViTConfig",
     "VisionTransformer",
+    "IMAGE_TOWERS",
+    "build_image_tower",
+    "register_image_tower",
+    "tower_name",
     "causal_mask",
     "TextConfig",
     "TextEncoder",

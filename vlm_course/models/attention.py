@@ -74,6 +74,10 @@ def attention_explicit(
     Returns:
         ``(out, weights)``: ``out`` ``(B, h, N, d)``; ``weights`` ``(B, h, N, M)``, each row a
         probability distribution over the M keys.
+
+    Raises:
+        ValueError: q, k, v not 4-D or not agreeing on ``(B, h)`` / ``d`` / ``M``, or a mask
+            that does not broadcast to ``(B, h, N, M)``.
     """
     _check_qkv(q, k, v)
     _check_mask(attn_mask, (q.shape[0], q.shape[1], q.shape[2], k.shape[2]))
@@ -102,6 +106,7 @@ def attention(
     weights are ``None`` and the computation runs in
     :func:`torch.nn.functional.scaled_dot_product_attention` (flash / memory-efficient kernels
     on GPU).  Both paths agree to float rounding (tested in ``tests/test_models_attention.py``).
+    Raises ValueError as :func:`attention_explicit`.
     """
     if need_weights:
         return attention_explicit(q, k, v, attn_mask)
@@ -121,6 +126,9 @@ class MultiHeadAttention(nn.Module):
     ``forward(x)`` is self-attention; ``forward(x, context)`` is cross-attention (queries from
     ``x`` ``(B, N, D)``, keys and values from ``context`` ``(B, M, D)``).  Returns ``(B, N, D)``
     and, with ``need_weights=True``, the per-head weights ``(B, h, N, M)`` (else ``None``).
+
+    Raises ValueError when ``dim`` is not divisible by ``heads``, when ``x`` is not
+    ``(B, N, dim)`` or ``context`` not ``(B, M, dim)``, and for a mask that does not broadcast.
     """
 
     def __init__(self, dim: int, heads: int, bias: bool = True):

@@ -30,70 +30,81 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlm_course.world.config import DEFAULT_COLOURS, DEFAULT_SHAPES  # ShapeWorld's vocabulary
-
-from .resnet import ResNet, ResNetConfig
+from .resnet import ResNetConfig
 from .text_encoder import TextConfig, TextEncoder
-from .vit import VisionTransformer, ViTConfig
+from .towers import IMAGE_TOWERS as IMAGE_TOWER_TYPES
+from .towers import build_image_tower, tower_name
+from .vit import ViTConfig
 
-__all__ = ["CLIPConfig", "CLIP", "PRESETS"]
+__all__ = ["CLIPConfig", "CLIP"]
 
 IMAGE_TOWERS = ("vit", "resnet")
 
 
-def _tokenizer(shapes: tuple[str, ...], colours: tuple[str, ...]):
+def _tokenizer(vocab: tuple[str, ...]):
     from vlm_course.text import Tokenizer
-    from vlm_course.world import WorldConfig
 
-    return Tokenizer.from_world(WorldConfig(shapes=tuple(shapes), colours=tuple(colours)))
+    return Tokenizer(vocab)
 
 
 @dataclass
 class CLIPConfig:
     """A two-tower CLIP.  ``vision.output_dim`` and ``text.output_dim`` must equal ``embed_dim``;
-    ``text.vocab_size`` must equal the ShapeWorld tokenizer's size for ``shapes`` × ``colours``
-    (:meth:`for_world` fills both in)."""
+    ``text.vocab_size`` must equal the size of the tokenizer built from ``vocab`` (the words after
+    the special tokens, :meth:`vlm_course.text.Tokenizer.to_dict`); :meth:`build` fills both in.
+    The architecture presets (:meth:`tiny`, :meth:`tiny_resnet`, :meth:`small`) take the vocabulary
+    as an argument; the config knows nothing about ShapeWorld, whose presets (vocabulary, world,
+    training recipe) live in :mod:`vlm_course.recipes.clip`."""
 
     embed_dim: int = 64
-    image_tower: str = "vit"            # "vit" or "resnet" (attention pooling)
+    image_tower: str | None = None      # "vit" / "resnet"; None: follows the type of ``vision``
     vision: ViTConfig | ResNetConfig = field(default_factory=ViTConfig)
     text: TextConfig = field(default_factory=TextConfig)
-    shapes: tuple[str, ...] = DEFAULT_SHAPES     # the vocabulary the tokenizer is built from
-    colours: tuple[str, ...] = DEFAULT_COLOURS
+    vocab: tuple[str, ...] = ()         # the tokenizer's words (special tokens excluded)
     init_logit_scale: float = math.log(1 / 0.07)
 
+    def __post_init__(self):
+        if self.image_tower is None:
+            self.image_tower = tower_name(self.vision)
+
     @classmethod
-    def for_world(cls, embed_dim: int, vision, text: TextConfig, *, image_tower: str = "vit",
-                  shapes=DEFAULT_SHAPES, colours=DEFAULT_COLOURS) -> CLIPConfig:
-        """Fill in ``output_dim``s, the tokenizer's ``vocab_size`` and ``eos_id``."""
-        tok = _tokenizer(tuple(shapes), tuple(colours))
+    def build(cls, embed_dim: int, vision, text: TextConfig, vocab, *,
+              image_tower: str | None = None) -> CLIPConfig:
+        """Fill in the towers' ``output_dim``, the text tower's ``vocab_size`` and ``eos_id`` from
+        ``vocab`` (a sequence of words).
+
+        Raises:
+            ValueError: ``vocab`` is empty or holds something that is not a lower-case word.
+        """
+        vocab = tuple(vocab)
+        if not vocab:
+            raise ValueError("vocab must be a non-empty sequence of words, got an empty one")
+        tok = _tokenizer(vocab)
         return cls(embed_dim=embed_dim, image_tower=image_tower,
                    vision=dataclasses.replace(vision, output_dim=embed_dim),
                    text=dataclasses.replace(text, output_dim=embed_dim, vocab_size=tok.vocab_size,
                                             eos_id=tok.eos_id),
-                   shapes=tuple(shapes), colours=tuple(colours))
+                   vocab=tuple(tok.to_dict()["words"]))
 
     @classmethod
-    def tiny(cls) -> CLIPConfig:
+    def tiny(cls, vocab) -> CLIPConfig:
         """CPU preset (~0.23 M parameters, under 1 MB): 48x48 images, ViT patch 8 (36 patches)
         width 64 × 2 layers, text width 64 × 2 layers with context 24, 64-d joint space."""
-        return cls.for_world(64, ViTConfig(image_size=48, patch_size=8, width=64, layers=2,
-                                           heads=4), TextConfig(width=64, layers=2, heads=4,
-                                                                context_length=24))
+        return cls.build(64, ViTConfig(image_size=48, patch_size=8, width=64, layers=2, heads=4),
+                         TextConfig(width=64, layers=2, heads=4, context_length=24), vocab)
 
     @classmethod
-    def tiny_resnet(cls) -> CLIPConfig:
+    def tiny_resnet(cls, vocab) -> CLIPConfig:
         """CPU preset with the ResNet-D + attention-pooling image tower (64x64 images)."""
-        return cls.for_world(64, ResNetConfig.tiny(image_size=64), TextConfig.tiny(),
-                             image_tower="resnet")
+        return cls.build(64, ResNetConfig.tiny(image_size=64), TextConfig.tiny(), vocab,
+                         image_tower="resnet")
 
     @classmethod
-    def small(cls) -> CLIPConfig:
+    def small(cls, vocab) -> CLIPConfig:
         """GPU preset (~10 M parameters): 64x64 images, ViT patch 8 width 256 × 6 layers,
         text width 256 × 6 layers, 256-d joint space."""
-        return cls.for_world(256, ViTConfig(image_size=64, patch_size=8, width=256, layers=6,
-                                            heads=8), TextConfig(width=256, layers=6, heads=8,
-                                                                 context_length=32))
+        return cls.build(256, ViTConfig(image_size=64, patch_size=8, width=256, layers=6, heads=8),
+                         TextConfig(width=256, layers=6, heads=8, context_length=32), vocab)
 
     @property
     def image_size(self) -> int:
@@ -105,7 +116,12 @@ class CLIPConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CLIPConfig:
-        """Rebuild a config saved by :meth:`to_dict` (e.g. from a checkpoint card)."""
+        """Rebuild a config saved by :meth:`to_dict` (e.g. from a checkpoint card).
+
+        Raises:
+            ValueError: an unknown ``image_tower``, or no ``vocab`` (a card written before the
+                config held its vocabulary: see ``vlm_course.recipes.clip.migrate_card``).
+        """
         d = dict(d)
         tower = d.get("image_tower", "vit")
         if tower not in IMAGE_TOWERS:
@@ -115,20 +131,28 @@ class CLIPConfig:
             vision["layers"] = tuple(vision["layers"])
         d["vision"] = (ViTConfig if tower == "vit" else ResNetConfig)(**vision)
         d["text"] = TextConfig(**d["text"])
-        d["shapes"], d["colours"] = tuple(d["shapes"]), tuple(d["colours"])
+        if "vocab" not in d:
+            raise ValueError("d lacks 'vocab' (the tokenizer's words); a config written before "
+                             "CLIPConfig held its vocabulary stored shapes/colours instead: "
+                             "rebuild it with vlm_course.recipes.clip.migrate_card")
+        d["vocab"] = tuple(d["vocab"])
         return cls(**d)
-
-
-PRESETS = {"tiny": CLIPConfig.tiny, "tiny_resnet": CLIPConfig.tiny_resnet,
-           "small": CLIPConfig.small}
 
 
 class CLIP(nn.Module):
     """Two-tower CLIP (see the module docstring).  ``CLIP(CLIPConfig.tiny())``."""
 
     def __init__(self, config: CLIPConfig, tokenizer=None):
-        """``tokenizer``: a :class:`vlm_course.text.Tokenizer` to use instead of the one built from
-        ``config.shapes`` / ``config.colours`` (a shipped checkpoint stores its own vocabulary)."""
+        """``tokenizer``: a :class:`vlm_course.text.Tokenizer` to use instead of
+        ``Tokenizer(config.vocab)``.
+
+        Raises:
+            TypeError: ``config`` is not a :class:`CLIPConfig`, or ``config.vision`` does not
+                match ``config.image_tower``.
+            ValueError: unknown ``image_tower``, output dims that differ from ``embed_dim``, an
+                empty ``config.vocab`` without a ``tokenizer``, or a ``text.vocab_size`` that is
+                not the tokenizer's.
+        """
         super().__init__()
         if not isinstance(config, CLIPConfig):
             raise TypeError(f"config must be a CLIPConfig, got {type(config).__name__}")
@@ -140,11 +164,18 @@ class CLIP(nn.Module):
             raise ValueError(f"vision.output_dim ({c.vision.output_dim}) and text.output_dim "
                              f"({c.text.output_dim}) must equal embed_dim ({c.embed_dim})")
         self.config = c
-        self.tokenizer = tokenizer if tokenizer is not None else _tokenizer(c.shapes, c.colours)
+        if tokenizer is None and not c.vocab:
+            raise ValueError("config.vocab is empty: build the config with CLIPConfig.build(..., "
+                             "vocab) or a preset of vlm_course.recipes.clip")
+        self.tokenizer = tokenizer if tokenizer is not None else _tokenizer(c.vocab)
         if self.tokenizer.vocab_size != c.text.vocab_size:
             raise ValueError(f"config.text.vocab_size must be the tokenizer's "
                              f"{self.tokenizer.vocab_size}, got {c.text.vocab_size}")
-        self.visual = VisionTransformer(c.vision) if c.image_tower == "vit" else ResNet(c.vision)
+        if tower_name(c.vision) != c.image_tower:  # raises TypeError for an unknown config type
+            wanted = IMAGE_TOWER_TYPES[c.image_tower][0].__name__
+            raise TypeError(f"config.vision must be a {wanted} for "
+                            f"config.image_tower={c.image_tower!r}, got {type(c.vision).__name__}")
+        self.visual = build_image_tower(c.vision)  # the tower type follows the config type
         self.text = TextEncoder(c.text)
         self.logit_scale = nn.Parameter(torch.tensor(float(c.init_logit_scale)))
 
@@ -156,18 +187,26 @@ class CLIP(nn.Module):
     def embed_dim(self) -> int:
         return self.config.embed_dim
 
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+    def tokenize(self, texts: list[str], strict: bool = False) -> dict[str, torch.Tensor]:
         """Word-level tokens of ``texts``: ``input_ids`` / ``attention_mask`` (B, L) long and
-        ``eot_index`` (B,) long, with ``L = config.text.context_length``."""
+        ``eot_index`` (B,) long, with ``L = config.text.context_length``.
+
+        Unknown words become ``[UNK]``; with ``strict=True`` they raise ValueError listing them.
+        Raises TypeError when ``texts`` is not a string or a list of strings.
+        """
         if isinstance(texts, str):
             texts = [texts]
         if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
-        enc = self.tokenizer(list(texts), context_length=self.config.text.context_length)
+        enc = self.tokenizer(list(texts), context_length=self.config.text.context_length,
+                             strict=strict)
         return {k: enc[k] for k in ("input_ids", "attention_mask", "eot_index")}
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """``(B, 3, H, W)`` float in [0, 1] -> ``(B, D)`` float; unit rows when ``normalize``."""
+        """``(B, 3, H, W)`` float in [0, 1] -> ``(B, D)`` float; unit rows when ``normalize``.
+
+        Raises TypeError for a non-float ``images``, ValueError for a wrong shape (the tower's).
+        """
         if not torch.is_tensor(images) or not images.is_floating_point():
             raise TypeError(f"images must be a float tensor (B, 3, H, W), got "
                             f"{getattr(images, 'dtype', type(images).__name__)}")
@@ -175,7 +214,10 @@ class CLIP(nn.Module):
         return F.normalize(features, dim=-1) if normalize else features
 
     def encode_text(self, tokens, normalize: bool = True) -> torch.Tensor:
-        """Tokens from :meth:`tokenize` (or an ``input_ids`` (B, L) long tensor) -> ``(B, D)``."""
+        """Tokens from :meth:`tokenize` (or an ``input_ids`` (B, L) long tensor) -> ``(B, D)``.
+
+        Raises TypeError for anything else; ValueError for bad ids (the text tower's checks).
+        """
         if torch.is_tensor(tokens):
             features = self.text(tokens.to(self.device))
         elif hasattr(tokens, "__getitem__") and "input_ids" in tokens:

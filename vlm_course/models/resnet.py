@@ -15,7 +15,8 @@ change three things, switched on together by ``avg_down`` / ``ResNetConfig.resne
 Zero-initialising the last BatchNorm of each residual branch (``zero_init_last``) makes every
 block start as the identity (Goyal et al. 2017; He et al. 2019).
 
-Shapes: images ``(B, C, H, W)`` float; feature maps ``(B, C', H', W')``; output ``(B, D_out)``.
+Shapes: images ``(B, C, H, W)`` float (H and W multiples of the total stride, not necessarily
+equal); feature maps ``(B, C', H', W')``; output ``(B, D_out)``.
 State-dict names of the blocks match torchvision's ``BasicBlock`` / ``Bottleneck``
 (``conv1, bn1, ..., downsample.0 (conv), downsample.1 (bn)``) and OpenCLIP's ``Bottleneck``.
 """
@@ -27,6 +28,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from .image_size import as_hw, normalise_size
 from .pooling import AttentionPool2d, GlobalAvgPool
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNetConfig", "ResNet"]
@@ -133,20 +135,26 @@ class ResNetConfig:
 
     ``layers[i]`` blocks in stage ``i``; stage ``i`` has ``width * 2**i`` planes and stride 2
     except the first stage (stride 1).  The stem divides the image size by 4, so the feature
-    grid is ``image_size / (4 * 2**(len(layers) - 1))`` wide.
+    grid is ``image_size / (4 * 2**(len(layers) - 1))`` wide.  ``image_size``: an int (square)
+    or ``(H, W)``; it fixes the attention pool's grid (average pooling takes any multiple of the
+    stride).
     """
 
     layers: tuple[int, ...] = (1, 1, 1, 1)
     width: int = 16  # channels after the stem
     block: str = "bottleneck"  # "basic" or "bottleneck"
     in_channels: int = 3
-    image_size: int = 64
+    image_size: int | tuple[int, int] = 64
     output_dim: int = 64
     pool: str = "attention"  # "attention" (CLIP) or "avg" (global average pooling)
     heads: int = 4  # attention-pool heads
     resnet_d: bool = True  # three-conv stem + average pool before strided convs (CLIP)
     skip: bool = True  # False: plain network (the skip-connection ablation)
     zero_init_last: bool = True  # zero-init the last BN of each residual branch
+
+    def __post_init__(self):
+        self.image_size = normalise_size(self.image_size, "image_size")
+        self.layers = tuple(self.layers)
 
     @classmethod
     def tiny(cls, **overrides) -> ResNetConfig:
@@ -158,8 +166,23 @@ class ResNetConfig:
         return 4 * 2 ** (len(self.layers) - 1)
 
     @property
+    def image_hw(self) -> tuple[int, int]:
+        """``(H, W)`` of the configured image size."""
+        return as_hw(self.image_size)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """``(H / stride, W / stride)``: the feature grid of the configured image size."""
+        H, W = self.image_hw
+        return H // self.stride, W // self.stride
+
+    @property
     def grid_size(self) -> int:
-        return self.image_size // self.stride
+        """Side of a square feature grid.  Raises ValueError for a non-square one (use ``grid``)."""
+        gh, gw = self.grid
+        if gh != gw:
+            raise ValueError(f"grid_size needs a square grid, got grid={self.grid}; use cfg.grid")
+        return gh
 
     @property
     def feature_dim(self) -> int:
@@ -170,18 +193,27 @@ class ResNetConfig:
 class ResNet(nn.Module):
     """Stem, stages of residual blocks, and a pooling head (a part: pass ``pool=`` to swap it).
 
-    Named stages: ``stem(images)``, ``forward_features(images) -> (B, C', h, w)`` feature map,
-    ``pool(features) -> (B, output_dim)``; ``forward(images) = pool(forward_features(images))``.
-    ``output_dim`` is the size of the final vector.
+    The image-tower API shared with :class:`~vlm_course.models.vit.VisionTransformer`
+    (see :mod:`vlm_course.models.towers`): ``forward_features(images) -> (B, C', H', W')`` feature
+    map, ``forward_head(features) -> (B, output_dim)`` (the pooling head ``self.pool``),
+    ``forward(images) = forward_head(forward_features(images))``.  With
+    ``return_attention=True`` each returns ``(output, attentions)``: ``[]`` for the convolutional
+    stages, ``[(B, h, 1, H'W' + 1)]`` for the attention pool.  ``output_dim`` is the size of the
+    final vector.
+
+    Raises TypeError when ``cfg`` is not a :class:`ResNetConfig`; ValueError for an unknown
+    ``cfg.block`` / ``cfg.pool`` or an image size that is not a multiple of the stride.
     """
 
     def __init__(self, cfg: ResNetConfig, pool: nn.Module | None = None):
         super().__init__()
+        if not isinstance(cfg, ResNetConfig):
+            raise TypeError(f"cfg must be a ResNetConfig, got {type(cfg).__name__}")
         if cfg.block not in ("basic", "bottleneck"):
             raise ValueError(f"cfg.block must be 'basic' or 'bottleneck', got {cfg.block!r}")
         if cfg.pool not in ("attention", "avg"):
             raise ValueError(f"cfg.pool must be 'attention' or 'avg', got {cfg.pool!r}")
-        if cfg.image_size % cfg.stride != 0:
+        if any(side % cfg.stride for side in cfg.image_hw):
             raise ValueError(
                 f"cfg.image_size must be divisible by the total stride {cfg.stride}, "
                 f"got {cfg.image_size}"
@@ -215,7 +247,9 @@ class ResNet(nn.Module):
         self.stages = nn.ModuleList(stages)
         if pool is None:
             if cfg.pool == "attention":
-                pool = AttentionPool2d(cfg.grid_size, in_ch, cfg.heads, cfg.output_dim)
+                gh, gw = cfg.grid
+                grid = gh if gh == gw else (gh, gw)  # an int keeps OpenCLIP's square layout
+                pool = AttentionPool2d(grid, in_ch, cfg.heads, cfg.output_dim)
             else:
                 pool = GlobalAvgPool(in_ch, cfg.output_dim)
         self.pool = pool
@@ -232,27 +266,54 @@ class ResNet(nn.Module):
                     nn.init.zeros_(blk.last_bn().weight)
 
     def _check(self, images: torch.Tensor) -> None:
+        """Raises ValueError unless ``images`` is ``(B, in_channels, H, W)`` with H and W multiples
+        of the stride (and the configured ``(H, W)`` under attention pooling)."""
         c = self.cfg
         if images.dim() != 4 or images.shape[1] != c.in_channels:
             raise ValueError(
                 f"images must have shape (B, C={c.in_channels}, H, W), got {tuple(images.shape)}"
             )
-        if isinstance(self.pool, AttentionPool2d) and images.shape[-2:] != (c.image_size,) * 2:
+        H, W = c.image_hw
+        if isinstance(self.pool, AttentionPool2d) and tuple(images.shape[-2:]) != (H, W):
             raise ValueError(
-                f"images must be {c.image_size}x{c.image_size} "
-                "(attention pooling has a fixed grid):"
-                f" expected (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
+                f"images must be {H}x{W} (attention pooling has a fixed grid):"
+                f" expected (B, {c.in_channels}, {H}, {W}), got {tuple(images.shape)}"
+            )
+        if images.shape[-2] % c.stride or images.shape[-1] % c.stride:
+            raise ValueError(
+                f"images height and width must be divisible by the total stride {c.stride}, "
                 f"got {tuple(images.shape)}"
             )
 
-    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W) -> (B, feature_dim, H / stride, W / stride)`` before pooling."""
+    def forward_features(self, images: torch.Tensor, return_attention: bool = False):
+        """``(B, C, H, W) -> (B, feature_dim, H / stride, W / stride)`` before pooling.
+
+        With ``return_attention=True``: ``(features, [])`` (convolutions have no attention).
+        Raises ValueError for images of the wrong shape.
+        """
         self._check(images)
         x = self.stem(images)
         for stage in self.stages:
             x = stage(x)
-        return x
+        return (x, []) if return_attention else x
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W) -> (B, output_dim)``, not normalised."""
-        return self.pool(self.forward_features(images))
+    def forward_head(self, features: torch.Tensor, return_attention: bool = False):
+        """The pooling head: ``(B, feature_dim, H', W') -> (B, output_dim)``.
+
+        With ``return_attention=True``: ``(output, attentions)`` of the pool.  Raises ValueError
+        for a feature map the head cannot take.
+        """
+        if return_attention:
+            return self.pool(features, return_attention=True)
+        return self.pool(features)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """``(B, C, H, W) -> (B, output_dim)``, not normalised.
+
+        With ``return_attention=True``: ``(output, attentions)`` (the attention pool's weights).
+        """
+        if not return_attention:
+            return self.forward_head(self.forward_features(images))
+        features, maps = self.forward_features(images, return_attention=True)
+        out, head_maps = self.forward_head(features, return_attention=True)
+        return out, maps + head_maps

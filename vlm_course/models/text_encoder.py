@@ -66,11 +66,17 @@ class TextEncoder(nn.Module):
 
     ``forward(input_ids, attention_mask=None, eot_index=None)`` pools at ``eot_index`` if given,
     else at the last real token of ``attention_mask`` (``sum - 1``), else at the first
-    ``cfg.eos_id``.
+    ``cfg.eos_id``.  Attention follows the image towers' convention: with
+    ``return_attention=True`` ``forward_features`` and ``forward`` return ``(output, attentions)``,
+    a list of ``(B, h, L, L)`` causal weights, one per block.
+
+    Raises TypeError when ``cfg`` is not a :class:`TextConfig`.
     """
 
     def __init__(self, cfg: TextConfig):
         super().__init__()
+        if not isinstance(cfg, TextConfig):
+            raise TypeError(f"cfg must be a TextConfig, got {type(cfg).__name__}")
         self.cfg = cfg
         self.output_dim = cfg.output_dim
         D = cfg.width
@@ -87,6 +93,8 @@ class TextEncoder(nn.Module):
         nn.init.normal_(self.text_projection, std=D**-0.5)
 
     def _check_ids(self, input_ids: torch.Tensor) -> None:
+        """Raises ValueError for a wrong shape or out-of-vocabulary ids, TypeError for non-integer
+        ids."""
         c = self.cfg
         if input_ids.dim() != 2:
             raise ValueError("input_ids must have shape (B, L) (2 dims), "
@@ -105,7 +113,11 @@ class TextEncoder(nn.Module):
             )
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """``(B, L) -> (B, L, D)``: token embedding + the first L position embeddings."""
+        """``(B, L) -> (B, L, D)``: token embedding + the first L position embeddings.
+
+        Raises ValueError unless ``input_ids`` is ``(B, L <= context_length)`` with ids in
+        ``[0, vocab_size)``; TypeError when it is not an integer tensor.
+        """
         self._check_ids(input_ids)
         L = input_ids.shape[1]
         x = self.token_embedding(input_ids)
@@ -115,6 +127,7 @@ class TextEncoder(nn.Module):
         """Causal transformer then ``ln_final``: ``(B, L, D) -> (B, L, D)``.
 
         With ``return_attention=True`` also the per-layer weights ``[(B, h, L, L)]``.
+        Raises ValueError unless ``x`` is ``(B, L <= context_length, D)``.
         """
         if x.dim() != 3 or x.shape[1] > self.cfg.context_length:
             raise ValueError(
@@ -135,7 +148,12 @@ class TextEncoder(nn.Module):
         eot_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Position of ``[EOS]`` in each row, ``(B,)`` long (see the class docstring for the
-        order)."""
+        order).
+
+        Raises ValueError for an ``eot_index`` of the wrong shape or range, an ``attention_mask``
+        that is not right-padded 0/1 of ``input_ids``' shape, a row without ``cfg.eos_id``, or
+        when none of the three is available.
+        """
         B, L = input_ids.shape
         if eot_index is not None:
             if eot_index.shape != (B,):
@@ -174,8 +192,14 @@ class TextEncoder(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         eot_index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``(B, L) -> (B, output_dim)``, not normalised."""
+        return_attention: bool = False,
+    ):
+        """``(B, L) -> (B, output_dim)``, not normalised; with ``return_attention=True``
+        ``(output, [(B, h, L, L)] * layers)``.  Raises the errors of :meth:`embed` and
+        :meth:`eot_positions`."""
         x = self.embed(input_ids)
         pos = self.eot_positions(input_ids, attention_mask, eot_index)
-        return self.pool(self.forward_features(x), pos)
+        if not return_attention:
+            return self.pool(self.forward_features(x), pos)
+        features, maps = self.forward_features(x, return_attention=True)
+        return self.pool(features, pos), maps

@@ -32,7 +32,10 @@ class QuickGELU(nn.Module):
 
 
 def make_activation(name: str) -> nn.Module:
-    """``"gelu"`` (exact, erf-based) or ``"quick_gelu"`` (see :class:`QuickGELU`)."""
+    """``"gelu"`` (exact, erf-based) or ``"quick_gelu"`` (see :class:`QuickGELU`).
+
+    Raises ValueError for any other name.
+    """
     if name == "gelu":
         return nn.GELU()
     if name == "quick_gelu":
@@ -53,6 +56,8 @@ class ResidualAttentionBlock(nn.Module):
 
     Input and output ``(B, N, D)``.  ``attn_mask`` follows :mod:`vlm_course.models.attention`
     (additive float or boolean "may attend", broadcastable to ``(B, h, N, N)``).
+    Raises ValueError for an unknown ``activation``, ``dim`` not divisible by ``heads``, or
+    inputs of the wrong shape (see :class:`~vlm_course.models.attention.MultiHeadAttention`).
     """
 
     def __init__(
@@ -107,6 +112,9 @@ class Transformer(nn.Module):
 
     Initialisation follows CLIP: attention in-projection std ``D**-0.5``, output projections std
     ``D**-0.5 * (2 * layers)**-0.5``, MLP input std ``(2D)**-0.5``.
+
+    Raises ValueError when ``layers < 1`` or ``width`` is not divisible by ``heads``; in
+    ``forward``, when ``x`` is not ``(B, N, width)`` or ``attn_mask`` does not broadcast.
     """
 
     def __init__(

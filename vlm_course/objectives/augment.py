@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .hsv import hsv_to_rgb, rgb_to_hsv
+
 __all__ = [
     "CAPTION_EFFECTS",
     "AugmentConfig",
@@ -71,7 +73,33 @@ def _check_images(images: object) -> Tensor:
         raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
     if not images.is_floating_point():
         raise TypeError(f"images must be floating point in [0, 1], got dtype {images.dtype}")
+    if images.numel() == 0:
+        raise ValueError(f"images must hold B >= 1 non-empty images, got {tuple(images.shape)}")
+    low, high = images.aminmax()
+    if not (0.0 <= float(low) and float(high) <= 1.0):  # also False for NaN
+        raise ValueError(f"images must lie in [0, 1] (finite), got values in "
+                         f"[{float(low)}, {float(high)}]")
     return images
+
+
+def _check_range(name: str, value: object, low: float, high: float) -> float:
+    """A real number in [low, high] (bool, NaN and non-numbers rejected), returned as float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        low <= value <= high
+    ):
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def _check_interval(name: str, value: object, low: float, high: float) -> tuple[float, float]:
+    """A pair (a, b) of numbers with low < a <= b <= high."""
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    )
+    if not ok or not low < value[0] <= value[1] <= high:
+        raise ValueError(f"{name} must be a pair (low, high) with {low} < low <= high <= {high}, "
+                         f"got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def _check_generator(generator: object) -> torch.Generator | None:
@@ -89,6 +117,10 @@ def _check_factor(name: str, factor: Tensor, batch: int) -> Tensor:
     if not isinstance(factor, Tensor) or factor.shape != (batch,):
         got = tuple(factor.shape) if isinstance(factor, Tensor) else type(factor).__name__
         raise ValueError(f"{name} must be a tensor of shape (B,) = ({batch},), got {got}")
+    if not factor.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {factor.dtype}")
+    if not torch.isfinite(factor).all():
+        raise ValueError(f"{name} must be finite, got {factor.tolist()}")
     return factor
 
 
@@ -116,14 +148,16 @@ def random_resized_crop(
     uniform in ``log ratio``): width ``sqrt(a r)`` and height ``sqrt(a / r)`` as fractions of the
     image, clipped to 1 (torchvision retries instead), at a uniform position inside the image.
     Implemented for the whole batch at once with ``affine_grid`` + ``grid_sample``.
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``generator`` not a ``torch.Generator``.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], or ``scale`` /
+            ``ratio`` is not a pair ``0 < low <= high`` (``scale`` also ``<= 1``).
     """
     images = _check_images(images)
     _check_generator(generator)
-    lo, hi = scale
-    if not 0 < lo <= hi <= 1:
-        raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale!r}")
-    if not 0 < ratio[0] <= ratio[1]:
-        raise ValueError(f"ratio must satisfy 0 < low <= high, got {ratio!r}")
+    lo, hi = _check_interval("scale", scale, 0.0, 1.0)
+    ratio = _check_interval("ratio", ratio, 0.0, math.inf)
     B = images.shape[0]
     area = _uniform(B, lo, hi, generator, images)
     log_r = _uniform(B, math.log(ratio[0]), math.log(ratio[1]), generator, images)
@@ -141,7 +175,13 @@ def random_resized_crop(
 def random_horizontal_flip(
     images: Tensor, generator: torch.Generator | None = None, p: float = 0.5
 ) -> Tensor:
-    """Mirror each image left-right with probability ``p`` (breaks 'left of' captions)."""
+    """Mirror each image left-right with probability ``p`` (breaks 'left of' captions).
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``generator`` not a ``torch.Generator``.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], or ``p`` is not
+            in [0, 1].
+    """
     images = _check_images(images)
     _check_generator(generator)
     _check_probability("p", p)
@@ -157,14 +197,26 @@ def _grayscale(images: Tensor) -> Tensor:
 
 
 def adjust_brightness(images: Tensor, factor: Tensor) -> Tensor:
-    """Multiply image ``i`` by ``factor[i]`` ``(B,)`` and clip to [0, 1]."""
+    """Multiply image ``i`` by ``factor[i]`` ``(B,)`` and clip to [0, 1].
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``factor`` not a float tensor.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], or ``factor`` is
+            not a finite ``(B,)`` tensor.
+    """
     images = _check_images(images)
     factor = _check_factor("factor", factor, images.shape[0])
     return (images * factor.view(-1, 1, 1, 1)).clamp(0, 1)
 
 
 def adjust_contrast(images: Tensor, factor: Tensor) -> Tensor:
-    """Blend image ``i`` with its mean grey level: ``f x + (1 - f) mean(luma(x))``, clipped."""
+    """Blend image ``i`` with its mean grey level: ``f x + (1 - f) mean(luma(x))``, clipped.
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``factor`` not a float tensor.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], or ``factor`` is
+            not a finite ``(B,)`` tensor.
+    """
     images = _check_images(images)
     f = _check_factor("factor", factor, images.shape[0]).view(-1, 1, 1, 1)
     mean = _grayscale(images).mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
@@ -172,56 +224,33 @@ def adjust_contrast(images: Tensor, factor: Tensor) -> Tensor:
 
 
 def adjust_saturation(images: Tensor, factor: Tensor) -> Tensor:
-    """Blend image ``i`` with its own grayscale: 0 gives grey, 1 the original, >1 more vivid."""
+    """Blend image ``i`` with its own grayscale: 0 gives grey, 1 the original, >1 more vivid.
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``factor`` not a float tensor.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], or ``factor`` is
+            not a finite ``(B,)`` tensor.
+    """
     images = _check_images(images)
     f = _check_factor("factor", factor, images.shape[0]).view(-1, 1, 1, 1)
     return (f * images + (1 - f) * _grayscale(images)).clamp(0, 1)
 
 
-def _rgb_to_hsv(images: Tensor) -> Tensor:
-    r, g, b = images.unbind(1)  # each (B, H, W)
-    maxc, minc = images.max(dim=1).values, images.min(dim=1).values
-    delta = maxc - minc
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))  # avoid 0/0 on grey pixels
-    s = delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc))
-    h = torch.where(
-        maxc == r, (g - b) / safe, torch.where(maxc == g, 2 + (b - r) / safe, 4 + (r - g) / safe)
-    )
-    h = torch.where(delta > 0, h / 6 % 1.0, torch.zeros_like(h))  # hue in [0, 1)
-    return torch.stack([h, s, maxc], dim=1)
-
-
-def _hsv_to_rgb(hsv: Tensor) -> Tensor:
-    h, s, v = hsv.unbind(1)
-    sector = torch.floor(h * 6)
-    f = h * 6 - sector  # position inside the 60-degree sector
-    i = sector.long() % 6
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    # rows: sector 0..5; columns: (r, g, b)
-    table = torch.stack(
-        [
-            torch.stack([v, t, p], 1),
-            torch.stack([q, v, p], 1),
-            torch.stack([p, v, t], 1),
-            torch.stack([p, q, v], 1),
-            torch.stack([t, p, v], 1),
-            torch.stack([v, p, q], 1),
-        ],
-        dim=1,
-    )  # (B, 6, 3, H, W)
-    index = i[:, None, None].expand(-1, 1, 3, -1, -1)  # (B, 1, 3, H, W)
-    return table.gather(1, index).squeeze(1)
-
-
 def adjust_hue(images: Tensor, shift: Tensor) -> Tensor:
-    """Rotate the hue of image ``i`` by ``shift[i]`` turns, ``shift`` in ``[-0.5, 0.5]`` (B,)."""
+    """Rotate the hue of image ``i`` by ``shift[i]`` turns, ``shift`` in ``[-0.5, 0.5]`` (B,).
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``shift`` not a float tensor.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], or ``shift`` is
+            not a ``(B,)`` tensor in [-0.5, 0.5].
+    """
     images = _check_images(images)
     shift = _check_factor("shift", shift, images.shape[0])
     if (shift.abs() > 0.5).any():
         raise ValueError(f"shift must lie in [-0.5, 0.5], got {shift.tolist()}")
-    hsv = _rgb_to_hsv(images)
+    hsv = rgb_to_hsv(images)
     hue = (hsv[:, 0] + shift.view(-1, 1, 1)) % 1.0
-    return _hsv_to_rgb(torch.stack([hue, hsv[:, 1], hsv[:, 2]], dim=1))
+    return hsv_to_rgb(torch.stack([hue, hsv[:, 1], hsv[:, 2]], dim=1))
 
 
 def colour_jitter(
@@ -237,6 +266,11 @@ def colour_jitter(
 
     A fixed order, unlike torchvision's random order, so the function is easy to read; a strength
     of 0 leaves that property untouched.
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``generator`` not a ``torch.Generator``.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], a strength is
+            not a number >= 0, or ``hue`` is not in [0, 0.5].
     """
     images = _check_images(images)
     _check_generator(generator)
@@ -245,10 +279,8 @@ def colour_jitter(
         ("contrast", contrast),
         ("saturation", saturation),
     ):
-        if not 0 <= value:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
-    if not 0 <= hue <= 0.5:
-        raise ValueError(f"hue must lie in [0, 0.5], got {hue!r}")
+        _check_range(name, value, 0.0, math.inf)
+    _check_range("hue", hue, 0.0, 0.5)
     B = images.shape[0]
     out = images
     for adjust, s in ((adjust_brightness, brightness), (adjust_contrast, contrast)):
@@ -264,7 +296,13 @@ def colour_jitter(
 def random_grayscale(
     images: Tensor, generator: torch.Generator | None = None, p: float = 0.2
 ) -> Tensor:
-    """Replace image ``i`` by its luma (copied to 3 channels) with probability ``p``."""
+    """Replace image ``i`` by its luma (copied to 3 channels) with probability ``p``.
+
+    Raises:
+        TypeError: ``images`` is not a float tensor or ``generator`` not a ``torch.Generator``.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1], or ``p`` is not
+            in [0, 1].
+    """
     images = _check_images(images)
     _check_generator(generator)
     _check_probability("p", p)
@@ -275,7 +313,12 @@ def random_grayscale(
 # ----------------------------------------------------------------------------- pipelines
 @dataclass(frozen=True)
 class AugmentConfig:
-    """SimCLR-style augmentation strengths (defaults tuned for 64x64 ShapeWorld scenes)."""
+    """SimCLR-style augmentation strengths (defaults tuned for 64x64 ShapeWorld scenes).
+
+    Raises ``ValueError`` naming the field (``AugmentConfig.flip_p`` ...) when a probability is
+    outside [0, 1], a strength is negative, ``hue`` is outside [0, 0.5] or ``crop_scale`` /
+    ``crop_ratio`` is not a pair ``0 < low <= high`` (``crop_scale`` also ``<= 1``).
+    """
 
     crop_scale: tuple[float, float] = (0.35, 1.0)
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
@@ -287,17 +330,32 @@ class AugmentConfig:
     hue: float = 0.1
     grayscale_p: float = 0.2
 
+    def __post_init__(self) -> None:
+        _check_interval("AugmentConfig.crop_scale", self.crop_scale, 0.0, 1.0)
+        _check_interval("AugmentConfig.crop_ratio", self.crop_ratio, 0.0, math.inf)
+        for name in ("flip_p", "jitter_p", "grayscale_p"):
+            _check_range(f"AugmentConfig.{name}", getattr(self, name), 0.0, 1.0)
+        for name in ("brightness", "contrast", "saturation"):
+            _check_range(f"AugmentConfig.{name}", getattr(self, name), 0.0, math.inf)
+        _check_range("AugmentConfig.hue", self.hue, 0.0, 0.5)
+
 
 def augment(
     images: Tensor, generator: torch.Generator | None = None, config: AugmentConfig | None = None
 ) -> Tensor:
     """One random view: crop -> flip -> colour jitter (with probability ``jitter_p``) ->
-    grayscale."""
+    grayscale.
+
+    Raises:
+        TypeError: ``images`` is not a float tensor, ``generator`` not a ``torch.Generator`` or
+            ``config`` not an :class:`AugmentConfig`.
+        ValueError: ``images`` is not a non-empty ``(B, 3, H, W)`` batch in [0, 1].
+    """
     images = _check_images(images)
+    _check_generator(generator)
     cfg = config if config is not None else AugmentConfig()
     if not isinstance(cfg, AugmentConfig):
         raise TypeError(f"config must be an AugmentConfig, got {type(cfg).__name__}")
-    _check_probability("config.jitter_p", cfg.jitter_p)
     out = random_resized_crop(images, generator, cfg.crop_scale, cfg.crop_ratio)
     out = random_horizontal_flip(out, generator, cfg.flip_p)
     jittered = colour_jitter(out, generator, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)
@@ -309,5 +367,8 @@ def augment(
 def two_views(
     images: Tensor, generator: torch.Generator | None = None, config: AugmentConfig | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Two independent random views ``(B, 3, H, W)`` each: SimCLR's positive pairs."""
+    """Two independent random views ``(B, 3, H, W)`` each: SimCLR's positive pairs.
+
+    Raises what :func:`augment` raises.
+    """
     return augment(images, generator, config), augment(images, generator, config)

@@ -109,7 +109,8 @@ def check_scalar(name: str, value: object) -> Tensor | float:
 
 def exp_scale(log_scale: Tensor | float) -> Tensor | float:
     """``exp(log_scale)``: the logit multiplier from a log-space scale (``Tensor.exp`` for a
-    tensor, keeping its gradient; ``math.exp`` for a float)."""
+    tensor, keeping its gradient; ``math.exp`` for a float).  Raises nothing itself: check the
+    value with :func:`check_scalar` first."""
     return log_scale.exp() if isinstance(log_scale, Tensor) else math.exp(log_scale)
 
 
@@ -145,6 +146,11 @@ def nt_xent_loss(
         ``k = i`` is excluded from the denominator (the other ``2B - 2`` views are negatives).
         This is the mean, as in ``pytorch_metric_learning.losses.NTXentLoss``; the SimCLR
         reference TensorFlow code reports twice this value (the sum of its two halves).
+
+    Raises:
+        TypeError: a feature batch is not a float tensor.
+        ValueError: a feature batch is not ``(B, D)`` with ``B, D >= 1``, the two shapes differ, or
+            ``temperature`` is not a finite float > 0.
     """
     z1, z2 = check_pair("z1", z1, "z2", z2)
     if (
@@ -183,6 +189,12 @@ def clip_logits(
     Returns:
         ``logits_per_image`` of shape ``(B, B)``: entry ``[i, j]`` scores image ``i`` against
         text ``j``.  Its transpose is ``logits_per_text``.
+
+    Raises:
+        TypeError: a feature batch is not a float tensor or ``logit_scale`` is not a number or
+            tensor.
+        ValueError: a feature batch is not ``(B, D)`` with ``B, D >= 1``, the two shapes differ, or
+            ``logit_scale`` is not one finite number.
     """
     img, txt = check_pair("image_features", image_features, "text_features", text_features)
     scale = exp_scale(check_scalar("logit_scale", logit_scale))
@@ -215,6 +227,12 @@ def clip_loss(
     Returns:
         A 0-d tensor.  Equal to :func:`clip_loss_written_out` and to
         ``open_clip.loss.ClipLoss()(img_n, txt_n, logit_scale.exp())``.
+
+    Raises:
+        TypeError: a feature batch is not a float tensor or ``logit_scale`` is not a number or
+            tensor.
+        ValueError: a feature batch is not ``(B, D)`` with ``B, D >= 1``, the two shapes differ, or
+            ``logit_scale`` is not one finite number.
     """
     logits = clip_logits(image_features, text_features, logit_scale, normalize=normalize)
     target = torch.arange(logits.shape[0], device=logits.device)
@@ -237,7 +255,7 @@ def clip_loss_written_out(
         L     = (L_i2t + L_t2i) / 2
 
     ``logsumexp`` is computed stably as ``m + log sum exp(S - m)`` with ``m`` the row (column) max.
-    Arguments as in :func:`clip_loss`.
+    Arguments and errors as in :func:`clip_loss`.
     """
     S = clip_logits(image_features, text_features, logit_scale, normalize=normalize)  # (B, B)
     diag = S.diagonal()  # (B,) matched pairs
@@ -251,20 +269,30 @@ def clip_loss_written_out(
 
 
 # ----------------------------------------------------------------------------- UniCL
-def unicl_targets(labels: Tensor) -> Tensor:
+def unicl_targets(labels: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     """UniCL's soft targets: ``T[i, j] = [y_i == y_j] / #{k : y_k == y_i}``.
 
     Args:
-        labels: ``(B,)`` integer class ids, one per image-text pair.
+        labels: ``(B,)`` integer class ids, one per image-text pair (``B >= 1``).
+        dtype: floating dtype of the result; :func:`unicl_loss` passes its logits' dtype so that
+            float64 targets are exact (``1/3`` computed in float32 and cast is off by ~1e-8).
 
     Returns:
-        ``(B, B)`` float32 matrix whose rows sum to 1; it is symmetric in its support and equals
-        the identity when all labels are distinct.
+        ``(B, B)`` matrix of ``dtype`` whose rows sum to 1; it is symmetric in its support and
+        equals the identity when all labels are distinct.
+
+    Raises:
+        TypeError: ``labels`` is not an integer tensor, or ``dtype`` is not a floating dtype.
+        ValueError: ``labels`` is not 1-D or is empty.
     """
     if isinstance(labels, Tensor) and labels.dim() != 1:
         raise ValueError(f"labels must have shape (B,) (1-D), got {tuple(labels.shape)}")
     labels = _check_labels(labels, labels.shape[0] if isinstance(labels, Tensor) else 0)
-    same = (labels[:, None] == labels[None, :]).float()  # (B, B) 1 where labels agree
+    if labels.shape[0] < 1:
+        raise ValueError("labels must hold at least one class id (B >= 1), got an empty tensor")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    same = (labels[:, None] == labels[None, :]).to(dtype)  # (B, B) 1 where labels agree
     return same / same.sum(dim=1, keepdim=True)
 
 
@@ -297,10 +325,16 @@ def unicl_loss(
 
     Returns:
         A 0-d tensor.
+
+    Raises:
+        TypeError: a feature batch is not a float tensor, ``labels`` is not an integer tensor, or
+            ``logit_scale`` is not a number or tensor.
+        ValueError: a feature batch is not ``(B, D)`` with ``B, D >= 1``, the two shapes differ,
+            ``labels`` is not ``(B,)``, or ``logit_scale`` is not one finite number.
     """
     S = clip_logits(image_features, text_features, logit_scale, normalize=normalize)  # (B, B)
     labels = _check_labels(labels, S.shape[0]).to(S.device)
-    T = unicl_targets(labels).to(S.dtype)  # (B, B) rows sum to 1; symmetric pattern
+    T = unicl_targets(labels, S.dtype)  # (B, B) rows sum to 1; symmetric pattern
     loss_image_to_text = -(T * S.log_softmax(dim=1)).sum(dim=1).mean()
     loss_text_to_image = -(T * S.T.log_softmax(dim=1)).sum(dim=1).mean()
     return (loss_image_to_text + loss_text_to_image) / 2
@@ -332,6 +366,12 @@ def siglip_loss(
 
     Returns:
         A 0-d tensor.  Equal to ``open_clip.loss.SigLipLoss()(img_n, txt_n, exp(s), b)``.
+
+    Raises:
+        TypeError: a feature batch is not a float tensor or ``logit_scale`` / ``logit_bias`` is not
+            a number or tensor.
+        ValueError: a feature batch is not ``(B, D)`` with ``B, D >= 1``, the two shapes differ, or
+            ``logit_scale`` / ``logit_bias`` is not one finite number.
     """
     Z = clip_logits(image_features, text_features, logit_scale, normalize=normalize)  # (B, B)
     Z = Z + check_scalar("logit_bias", logit_bias)

@@ -1,5 +1,7 @@
-"""Text side of the course: the word-level tokenizer (chapter 03)."""
+"""Text side of the course: the word-level tokenizer and text rules (chapter 03)."""
 
+from .articles import fix_articles
 from .tokenizer import PROMPT_WORDS, PUNCTUATION, SPECIAL_TOKENS, TokenBatch, Tokenizer
 
-__all__ = ["PROMPT_WORDS", "PUNCTUATION", "SPECIAL_TOKENS", "TokenBatch", "Tokenizer"]
+__all__ = ["fix_articles", "PROMPT_WORDS", "PUNCTUATION", "SPECIAL_TOKENS", "TokenBatch",
+           "Tokenizer"]

@@ -8,7 +8,9 @@ closed vocabulary, so one token per word is enough and keeps every id readable.
 Vocabulary: five special tokens first, ``[PAD]`` = 0, ``[SOS]`` = 1, ``[EOS]`` = 2, ``[MASK]`` = 3,
 ``[UNK]`` = 4, then the words in the order given. Text is lower-cased; the punctuation marks
 ``, . : ; ! ?`` are tokens of their own; any other non-letter, non-digit character separates words.
-Unknown words map to ``[UNK]`` (:meth:`Tokenizer.unknown_words` lists them).
+Unknown words map to ``[UNK]`` silently unless ``strict=True``, which raises ValueError listing
+them; :meth:`Tokenizer.unknown_words`, :meth:`Tokenizer.known` and ``word in tokenizer`` say which
+words the vocabulary holds, so a prompt typed by a student can show what the model cannot read.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class Tokenizer:
     >>> tok = Tokenizer(["a", "red", "circle"])
     >>> tok.encode("A red circle!")
     [1, 5, 6, 7, 4, 2]
+    >>> "red" in tok, tok.known("zebra"), tok.unknown_words(["a zebra"])
+    (True, False, ['zebra'])
+
+    Raises ValueError when ``words`` holds anything but lower-case words of letters/digits or
+    punctuation marks.
     """
 
     def __init__(self, words: Iterable[str]) -> None:
@@ -94,6 +101,7 @@ class Tokenizer:
 
     @classmethod
     def from_dict(cls, state: dict) -> Tokenizer:
+        """Inverse of :meth:`to_dict`.  Raises ValueError for invalid words (see the class)."""
         return cls(state["words"])
 
     def save(self, path: str | Path) -> None:
@@ -112,6 +120,21 @@ class Tokenizer:
     def __len__(self) -> int:
         return len(self.vocab)
 
+    def known(self, word: str) -> bool:
+        """Whether ``word`` is one vocabulary entry (a word or punctuation mark; special tokens
+        such as ``[UNK]`` are not words and are not known).  Case-insensitive, like encoding.
+
+        Raises TypeError when ``word`` is not a str.
+        """
+        if not isinstance(word, str):
+            raise TypeError(f"word: expected a str, got {type(word).__name__}")
+        w = word.lower()
+        return w not in SPECIAL_TOKENS and w in self.token_to_id
+
+    def __contains__(self, word: object) -> bool:
+        """``word in tokenizer``: :meth:`known` for a str, False for anything else."""
+        return isinstance(word, str) and self.known(word)
+
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size})"
 
@@ -124,18 +147,35 @@ class Tokenizer:
         return _TOKEN.findall(text.lower())
 
     def unknown_words(self, texts: str | Sequence[str]) -> list[str]:
-        """Sorted distinct words of ``texts`` that are not in the vocabulary."""
+        """Sorted distinct words of ``texts`` that are not in the vocabulary (they would become
+        ``[UNK]``).  Raises TypeError when a text is not a str."""
         texts = [texts] if isinstance(texts, str) else texts
         return sorted({w for t in texts for w in self.split(t) if w not in self.token_to_id})
 
-    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        """Token ids of one text: ``[SOS] w1 ... wn [EOS]`` (unknown words -> [UNK])."""
+    def _check_known(self, texts: Sequence[str]) -> None:
+        """Raises ValueError naming every unknown word of ``texts`` (strict mode)."""
+        unknown = self.unknown_words(texts)
+        if unknown:
+            raise ValueError(f"texts contain {len(unknown)} word(s) not in the vocabulary "
+                             f"(strict=True; they would become [UNK]): {unknown}")
+
+    def encode(self, text: str, add_special_tokens: bool = True, strict: bool = False) -> list[int]:
+        """Token ids of one text: ``[SOS] w1 ... wn [EOS]`` (unknown words -> [UNK]).
+
+        Raises TypeError when ``text`` is not a str; with ``strict=True`` ValueError listing the
+        unknown words instead of mapping them to [UNK].
+        """
+        if strict:
+            self._check_known([text])
         ids = [self.token_to_id.get(w, self.unk_id) for w in self.split(text)]
         return [self.sos_id, *ids, self.eos_id] if add_special_tokens else ids
 
     def decode(self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
         """Text of a sequence of ids; stops at the first [EOS]. With ``skip_special_tokens``,
-        [PAD]/[SOS]/[EOS] are dropped (a [MASK] or [UNK] stays visible)."""
+        [PAD]/[SOS]/[EOS] are dropped (a [MASK] or [UNK] stays visible).
+
+        Raises ValueError for a tensor that is not 1-D or an id outside ``[0, vocab_size)``.
+        """
         if isinstance(ids, torch.Tensor):
             if ids.dim() != 1:
                 raise ValueError(f"ids: expected a 1-D sequence, got shape {tuple(ids.shape)}")
@@ -157,13 +197,17 @@ class Tokenizer:
         return [self.decode(row, skip_special_tokens) for row in input_ids]
 
     def __call__(self, texts: str | Sequence[str], context_length: int = 32,
-                 truncate: bool = True) -> TokenBatch:
+                 truncate: bool = True, strict: bool = False) -> TokenBatch:
         """Encode B texts to fixed length L = ``context_length``.
 
         Too-long texts keep ``[SOS]``, their first L - 2 tokens and ``[EOS]`` (so [EOS] is always
         last) when ``truncate`` is True, and raise ``ValueError`` otherwise.
         Returns a :class:`TokenBatch` with ``input_ids`` (B, L), ``attention_mask`` (B, L) and
         ``eot_index`` (B,), all int64.
+
+        Raises TypeError when ``texts`` is not a str or a sequence of str; ValueError for a
+        ``context_length`` below 3, a too-long text with ``truncate=False``, and (``strict=True``)
+        any word outside the vocabulary -- the message lists them all.
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -172,9 +216,10 @@ class Tokenizer:
         if isinstance(context_length, bool) or not isinstance(context_length, int) or (
                 context_length < 3):
             raise ValueError(f"context_length: expected an int >= 3, got {context_length!r}")
+        if strict:
+            self._check_known(texts)
         L = context_length
-        input_ids = torch.full((len(texts), L), self.pad_id, dtype=torch.long)
-        eot = torch.empty(len(texts), dtype=torch.long)
+        rows, ends = [], []        # plain lists, one tensor at the end (a tensor per row is slow)
         for b, text in enumerate(texts):
             ids = self.encode(text)
             if len(ids) > L:
@@ -182,8 +227,10 @@ class Tokenizer:
                     raise ValueError(f"texts[{b}]: {len(ids)} tokens with [SOS]/[EOS] exceed "
                                      f"context_length={L} (pass truncate=True to cut): {text!r}")
                 ids = ids[: L - 1] + [self.eos_id]
-            input_ids[b, : len(ids)] = torch.tensor(ids)
-            eot[b] = len(ids) - 1
+            rows.append(ids + [self.pad_id] * (L - len(ids)))
+            ends.append(len(ids) - 1)
+        input_ids = torch.tensor(rows, dtype=torch.long).reshape(len(texts), L)
+        eot = torch.tensor(ends, dtype=torch.long)
         attention_mask = (torch.arange(L)[None, :] <= eot[:, None]).long()
         return TokenBatch(input_ids=input_ids, attention_mask=attention_mask, eot_index=eot)
 

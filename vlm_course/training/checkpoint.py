@@ -36,7 +36,7 @@ class CheckpointError(RuntimeError):
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
+    """Hex sha256 of a file, read in 1 MiB chunks.  Raises ``FileNotFoundError`` when absent."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -46,7 +46,10 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a ``*.tmp`` file in the same folder, flushed and
-    fsynced, then ``os.replace`` — a crash leaves the old file or the new one, never a mix."""
+    fsynced, then ``os.replace`` — a crash leaves the old file or the new one, never a mix.
+    Raises ``TypeError`` when ``data`` is not bytes."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -59,7 +62,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
                             metadata: dict[str, str] | None = None) -> str:
     """Save ``tensors`` to ``path`` via a temporary file + ``os.replace``; return the file's
-    sha256."""
+    sha256.  Raises ``TypeError`` when ``tensors`` is not a dict of str -> Tensor."""
+    if not isinstance(tensors, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
+    ):
+        raise TypeError("tensors must be a dict of str -> torch.Tensor, got "
+                        f"{type(tensors).__name__}")
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
@@ -71,7 +79,8 @@ def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.Pat
 
 
 def atomic_save_json(obj: Any, path: str | os.PathLike, *, sort_keys: bool = True) -> None:
-    """Write ``obj`` as indented JSON via a temporary file + ``os.replace``."""
+    """Write ``obj`` as indented JSON via a temporary file + ``os.replace``.  Raises ``TypeError``
+    (from ``json``) when ``obj`` is not JSON-able, before anything is written."""
     text = json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n"
     atomic_write_bytes(path, text.encode())
 
@@ -108,8 +117,20 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     ``model_config`` (a plain dict) is stored so that :func:`load_checkpoint` can refuse a
     checkpoint of another architecture; ``extra`` is any JSON-able dict (training config, data
     position, ...).  Only the newest ``keep`` tensor files are kept.
+
+    Raises ``TypeError`` when ``model`` is not an ``nn.Module``, ``optimizer`` not a
+    ``torch.optim.Optimizer`` (or None), or ``model_config`` / ``extra`` not a dict (or None);
+    ``ValueError`` when ``step`` is not an int >= 0 or ``keep`` not an int >= 1.
     """
-    if not isinstance(step, int) or step < 0:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
+                        f"{type(optimizer).__name__}")
+    for name, value in (("model_config", model_config), ("extra", extra)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"{name} must be a dict or None, got {type(value).__name__}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValueError(f"step must be a non-negative int, got {step!r}")
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise ValueError(f"keep must be an int >= 1 (tensor files to keep), got {keep!r}")
@@ -137,7 +158,13 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Modul
 
 def read_pointer(out_dir: str | os.PathLike) -> dict:
     """Read and check ``out_dir/latest.json``; raise :class:`CheckpointError` if absent or
-    broken."""
+    broken.
+
+    Broken means: not JSON, not a JSON object, a required field (``step``, ``file``, ``sha256``,
+    ``model_config``) missing, or of the wrong type (``step`` an int >= 0, ``file`` a bare file
+    name ``*.safetensors`` inside ``out_dir``, ``sha256`` 64 hex digits, ``model_config`` an
+    object or null).  Every message names the pointer file and the field.
+    """
     path = Path(out_dir) / POINTER
     if not path.exists():
         raise CheckpointError(f"no checkpoint in {str(out_dir)!r}: {POINTER} is missing")
@@ -145,15 +172,41 @@ def read_pointer(out_dir: str | os.PathLike) -> dict:
         pointer = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"checkpoint pointer {str(path)!r} is corrupted: {err}") from err
+    if not isinstance(pointer, dict):
+        raise CheckpointError(f"checkpoint pointer {str(path)!r} is corrupted: expected a JSON "
+                              f"object, got {type(pointer).__name__}")
     missing = {"step", "file", "sha256", "model_config"} - set(pointer)
     if missing:
         raise CheckpointError(f"checkpoint pointer {str(path)!r} lacks the fields "
                               f"{sorted(missing)}")
+    step, file, digest = pointer["step"], pointer["file"], pointer["sha256"]
+    problems = []
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        problems.append(f"step must be an int >= 0, got {step!r}")
+    if (not isinstance(file, str) or Path(file).name != file or file in ("", ".", "..")
+            or not file.endswith(".safetensors")):
+        problems.append(f"file must be a bare *.safetensors file name, got {file!r}")
+    if not (isinstance(digest, str) and len(digest) == 64
+            and all(c in "0123456789abcdef" for c in digest)):
+        problems.append(f"sha256 must be 64 lower-case hex digits, got {digest!r}")
+    if pointer["model_config"] is not None and not isinstance(pointer["model_config"], dict):
+        problems.append(f"model_config must be an object or null, got "
+                        f"{pointer['model_config']!r}")
+    if problems:
+        raise CheckpointError(f"checkpoint pointer {str(path)!r} is corrupted: "
+                              + "; ".join(problems))
     return pointer
 
 
 def config_differences(saved: dict | None, current: dict | None) -> list[str]:
-    """Human-readable list of fields where two config dicts differ (empty when they match)."""
+    """Human-readable list of fields where two config dicts differ (empty when they match).
+
+    ``None`` counts as an empty dict.  Raises ``TypeError`` when either is neither a dict nor
+    None.
+    """
+    for name, value in (("saved", saved), ("current", current)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"{name} must be a dict or None, got {type(value).__name__}")
     saved, current = saved or {}, current or {}
     diffs = []
     for key in sorted(set(saved) | set(current)):
@@ -171,8 +224,16 @@ def load_checkpoint(out_dir: str | os.PathLike, model: torch.nn.Module,
     Checks, in order, each failing with a :class:`CheckpointError` that says what is wrong: the
     pointer exists and parses; the tensor file exists and its sha256 matches (else "corrupted");
     the stored model config equals ``model_config`` (the differing fields are listed); the
-    tensor names and shapes match the model.  Returns the pointer dict (``step``, ``extra``, ...).
+    tensor names and shapes match the model; the optimiser state and the RNG state are present
+    when they are asked for.  Returns the pointer dict (``step``, ``extra``, ...).
+    Raises ``TypeError`` when ``model`` is not an ``nn.Module`` or ``optimizer`` not an
+    optimiser (or None).
     """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
+                        f"{type(optimizer).__name__}")
     pointer = read_pointer(out_dir)
     path = Path(out_dir) / pointer["file"]
     if not path.exists():
@@ -194,8 +255,20 @@ def load_checkpoint(out_dir: str | os.PathLike, model: torch.nn.Module,
                      source=str(path))
     if optimizer is not None:
         opt = {k: v for k, v in tensors.items() if k.startswith("optim.")}
-        optimizer.load_state_dict(_optimizer_from_tensors(opt, pointer["optimizer_param_groups"]))
+        groups = pointer.get("optimizer_param_groups")
+        if not opt or not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+            raise CheckpointError(f"checkpoint {str(path)!r} holds no optimizer state matching "
+                                  f"{len(optimizer.param_groups)} parameter group(s) (tensors: "
+                                  f"{len(opt)}, optimizer_param_groups: {groups!r:.60})")
+        try:
+            optimizer.load_state_dict(_optimizer_from_tensors(opt, groups))
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(f"optimizer state in {str(path)!r} does not fit the "
+                                  f"optimizer: {err}") from err
     if restore_rng:
+        if "rng.torch" not in tensors:
+            raise CheckpointError(f"checkpoint {str(path)!r} has no 'rng.torch' state; pass "
+                                  "restore_rng=False to load it without restoring the RNG")
         torch.set_rng_state(tensors["rng.torch"])
         if torch.cuda.is_available():
             states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda")]
@@ -206,7 +279,7 @@ def load_checkpoint(out_dir: str | os.PathLike, model: torch.nn.Module,
 
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """``model.load_state_dict(state)`` with an error that names missing/unexpected/mis-shaped
-    keys."""
+    keys.  Raises :class:`CheckpointError` (naming ``source``) when they do not match."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -37,7 +37,8 @@ __all__ = ["distributed_clip_loss", "gather_features", "rank_and_world_size"]
 
 
 def rank_and_world_size() -> tuple[int, int]:
-    """``(rank, world_size)`` of the default process group, or ``(0, 1)`` when there is none."""
+    """``(rank, world_size)`` of the default process group, or ``(0, 1)`` when there is none.
+    Raises nothing."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -91,11 +92,18 @@ def gather_features(x: Tensor, *, with_grad: bool = False, name: str = "x") -> T
 
     Returns:
         ``(W * B, D)`` in rank order; ``x`` itself when not distributed (``W = 1``).
+
+    Raises:
+        TypeError: ``x`` is not a float tensor.
+        ValueError: ``x`` is not 2-D with ``B, D >= 1``, or its shape differs between ranks.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, D), got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"{name} must be a 2-D tensor (B, D), got shape {tuple(x.shape)}")
+    if x.dim() != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name} must be a 2-D tensor (B, D) with B, D >= 1, got shape "
+                         f"{tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     rank, world = rank_and_world_size()
     if world == 1:
         return x
@@ -136,6 +144,11 @@ def distributed_clip_loss(
 
     Returns:
         A 0-d tensor.  Without a process group (or ``W = 1``) this is exactly ``clip_loss``.
+
+    Raises:
+        TypeError / ValueError: as :func:`vlm_course.objectives.contrastive.clip_loss` for the
+            features and ``logit_scale``; ``ValueError`` for ``local_loss=True`` with
+            ``gather_with_grad=False``, or features whose shape differs between ranks.
     """
     img, txt = check_pair("image_features", image_features, "text_features", text_features)
     scale = exp_scale(check_scalar("logit_scale", logit_scale))

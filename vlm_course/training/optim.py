@@ -12,13 +12,25 @@ import math
 
 import torch
 
+
+def _check_number(name: str, value: object, low: float, *, low_inclusive: bool = True,
+                  high: float = math.inf) -> float:
+    """A finite real number in [low, high] (or (low, high] without ``low_inclusive``)."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and (value >= low if low_inclusive else value > low) and value <= high)
+    if not ok:
+        bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and <= {high}"
+                                                             if high < math.inf else "")
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
 NO_DECAY_NAME_PARTS = ("embedding", "embed", "logit_scale", "class_token", "cls_token", "norm",
                        "ln_", "bias")
 
 
 def decays(name: str, param: torch.Tensor) -> bool:
     """True when the parameter called ``name`` should receive weight decay (a weight
-    matrix/kernel)."""
+    matrix/kernel).  Raises nothing: any name and tensor are accepted."""
     if param.ndim < 2:
         return False
     lowered = name.lower()
@@ -30,9 +42,12 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
     Returns ``[{"params": [...], "weight_decay": weight_decay, "names": [...]}, {... 0.0 ...}]``;
     the ``names`` lists are for inspection (a notebook can print which tensors are decayed).
+    Raises ``TypeError`` when ``model`` is not an ``nn.Module`` and ``ValueError`` when
+    ``weight_decay`` is not a finite number >= 0.
     """
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _check_number("weight_decay", weight_decay, 0.0)
     decay, no_decay = ([], []), ([], [])
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -47,9 +62,18 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.1,
                     betas: tuple[float, float] = (0.9, 0.98),
                     eps: float = 1e-6) -> torch.optim.AdamW:
-    """AdamW over :func:`param_groups` (CLIP's betas (0.9, 0.98) and eps 1e-6 by default)."""
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    """AdamW over :func:`param_groups` (CLIP's betas (0.9, 0.98) and eps 1e-6 by default).
+
+    Raises ``ValueError`` when ``lr`` or ``eps`` is not a finite number > 0, ``betas`` is not two
+    numbers in [0, 1), or ``weight_decay`` is invalid (see :func:`param_groups`); ``TypeError``
+    when ``model`` is not an ``nn.Module``.
+    """
+    _check_number("lr", lr, 0.0, low_inclusive=False)
+    _check_number("eps", eps, 0.0, low_inclusive=False)
+    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+            or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
+                   for b in betas)):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     groups = [{k: v for k, v in g.items() if k != "names"}
               for g in param_groups(model, weight_decay)]
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
@@ -62,10 +86,17 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int,
     ``lr = base_lr * (step + 1) / warmup_steps`` during warmup, then a half cosine from ``base_lr``
     down to ``min_ratio * base_lr`` at ``total_steps``.  A pure function of the step, so resuming
     needs no scheduler state.
+
+    Raises ``ValueError`` naming the argument when ``step`` is not an int >= 0, ``total_steps``
+    not an int > 0, ``warmup_steps`` not an int >= 0 (it may outlast the run), ``base_lr`` not a
+    finite number >= 0 or ``min_ratio`` not in [0, 1].
     """
-    if total_steps <= 0 or warmup_steps < 0:
-        raise ValueError("need total_steps > 0 and warmup_steps >= 0, "
-                         f"got {total_steps}, {warmup_steps}")
+    for name, value, low in (("step", step, 0), ("total_steps", total_steps, 1),
+                             ("warmup_steps", warmup_steps, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    _check_number("base_lr", base_lr, 0.0)
+    _check_number("min_ratio", min_ratio, 0.0, high=1.0)
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     span = max(1, total_steps - warmup_steps)
@@ -74,6 +105,10 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int,
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Set the learning rate of every parameter group."""
+    """Set the learning rate of every parameter group.
+
+    Raises ``ValueError`` when ``lr`` is not a finite number >= 0.
+    """
+    _check_number("lr", lr, 0.0)
     for group in optimizer.param_groups:
         group["lr"] = lr

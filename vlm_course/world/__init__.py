@@ -6,7 +6,8 @@
 Modules: ``config`` (WorldConfig, vocabularies), ``shapes`` (signed distance functions),
 ``sampling`` (deterministic scenes from (seed, split, index)), ``render`` (batched rendering, masks,
 boxes), ``captions`` (templates, noise, phrase parser), ``splits`` (train/val/test/heldout),
-``world`` (ShapeWorld, SceneBatch), ``dataset`` (map-style dataset, sharded stream, collate).
+``world`` (ShapeWorld, SceneBatch, pairs), ``dataset`` (map-style dataset, collate),
+``truth`` (is a caption true of a scene?), ``duplicates`` (repeated images).
 """
 
 from .captions import caption_vocabulary, parse_mentions
@@ -18,12 +19,16 @@ from .config import (
     WorldConfig,
     default_heldout,
 )
-from .dataset import ShapeWorldDataset, ShapeWorldStream, collate_scenes
+from .dataset import ShapeWorldDataset, collate_scenes
+from .duplicates import count_distinct_images, duplicate_groups, image_digests
 from .splits import CLOSED_SPLITS, SPLITS
+from .truth import caption_is_true, caption_problems, truth_matrix
 from .world import LABEL_KEYS, SceneBatch, ShapeWorld
 
 __all__ = [
     "COLOUR_LIBRARY", "CLOSED_SPLITS", "LABEL_KEYS", "POSITION_NAMES", "SHAPE_LIBRARY",
-    "SIZE_NAMES", "SPLITS", "SceneBatch", "ShapeWorld", "ShapeWorldDataset", "ShapeWorldStream",
-    "WorldConfig", "caption_vocabulary", "collate_scenes", "default_heldout", "parse_mentions",
+    "SIZE_NAMES", "SPLITS", "SceneBatch", "ShapeWorld", "ShapeWorldDataset",
+    "WorldConfig", "caption_is_true", "caption_problems", "caption_vocabulary", "collate_scenes",
+    "count_distinct_images", "default_heldout", "duplicate_groups", "image_digests",
+    "parse_mentions", "truth_matrix",
 ]

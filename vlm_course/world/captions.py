@@ -17,6 +17,8 @@ from __future__ import annotations
 import random
 import re
 
+from vlm_course.text.articles import fix_articles
+
 from .config import POSITION_NAMES, SIZE_NAMES, WorldConfig
 
 COUNT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -64,63 +66,69 @@ def _relation(a: dict, b: dict, rng: random.Random) -> str:
     return rng.choice(options)
 
 
-def _candidates(objects: list[dict], textured: bool, rng: random.Random) -> list[list[list[Word]]]:
-    """Caption candidates grouped by kind: attributes, position, count/list, relation,
-    background."""
-    o = objects[0]
+#: Relation candidates, as (object a, object b) pairs: 2 with two objects, 4 with three or more.
+_PAIRS = ((0, 1), (1, 0), (0, 2), (2, 1))
+#: Caption kinds, in the order :func:`make_captions` takes one of each.
+KINDS = ("attribute", "position", "count", "relation", "background")
+
+
+def _group_sizes(n: int) -> tuple[int, ...]:
+    """Number of candidates of each kind (:data:`KINDS`) for a scene of ``n`` objects."""
+    return (3, 2, 3, 0 if n < 2 else 2 if n == 2 else 4, 2)
+
+
+def _draws(objects: list[dict], rng: random.Random) -> tuple[int, list[str]]:
+    """The random parts of the candidates: which object the second position caption names, and
+    one true relation per pair of :data:`_PAIRS` (drawn in this order, as always)."""
     n = len(objects)
     other = rng.randrange(n)
-    attribute = [
-        _phrase(o, 0, "sc"),
-        _plain("a photo of") + _phrase(o, 0, "sc"),
-        _phrase(o, 0, "s") + _plain("that is") + [(o["colour"], ("colour", 0))],
-    ]
-    position = [
-        _phrase(o, 0, "c") + _plain(f"in the {o['position']}"),
-        _plain("the") + _phrase(objects[other], other, "s")[1:]
-        + _plain(f"in the {objects[other]['position']} is") + [(objects[other]["colour"],
-                                                                  ("colour", other))],
-    ]
-    noun = "object" if n == 1 else "objects"
-    verb = "is" if n == 1 else "are"
-    listing: list[Word] = []
-    for k, obj in enumerate(objects):
-        if k:
-            listing += [(",", None)] if k < n - 1 else _plain("and")
-        listing += _phrase(obj, k, "c")
-    count = [
-        _plain(f"there {verb} {COUNT_WORDS[n]} {noun}"),
-        _plain(f"{COUNT_WORDS[n]} {noun} :") + listing if n > 1 else
-        _plain("one object :") + _phrase(o, 0, "sc"),
-        listing if n > 1 else _plain("a scene showing") + _phrase(o, 0, "c"),
-    ]
-    relation = []
-    if n >= 2:
-        for a, b in ((0, 1), (1, 0)) + (((0, 2), (2, 1)) if n >= 3 else ()):
-            rel = _relation(objects[a], objects[b], rng)
-            relation.append(_phrase(objects[a], a, "sc") + _plain(rel)
-                            + _phrase(objects[b], b, "c"))
-    bg = "a textured background" if textured else "a black background"
-    backdrop = [
-        _phrase(o, 0, "sc") + _plain(f"on {bg}"),
-        _plain("a picture of") + _phrase(o, 0, "c") + _plain(f"in the {o['position']}"),
-    ]
-    return [attribute, position, count, relation, backdrop]
+    rels = [_relation(objects[a], objects[b], rng) for a, b in _PAIRS[:_group_sizes(n)[3]]]
+    return other, rels
 
 
-_AN = re.compile(r"\ba (?=[aeiou])")
+def _candidate(objects: list[dict], textured: bool, kind: int, j: int, other: int,
+               rels: list[str]) -> list[Word]:
+    """Candidate ``j`` of kind ``KINDS[kind]`` as tagged words (see :func:`_candidates`)."""
+    o = objects[0]
+    n = len(objects)
+    if kind == 0:
+        return [_phrase(o, 0, "sc"), _plain("a photo of") + _phrase(o, 0, "sc"),
+                _phrase(o, 0, "s") + _plain("that is") + [(o["colour"], ("colour", 0))]][j]
+    if kind == 1:
+        if j == 0:
+            return _phrase(o, 0, "c") + _plain(f"in the {o['position']}")
+        obj = objects[other]
+        return (_plain("the") + _phrase(obj, other, "s")[1:]
+                + _plain(f"in the {obj['position']} is") + [(obj["colour"], ("colour", other))])
+    if kind == 2:
+        noun = "object" if n == 1 else "objects"
+        if j == 0:
+            return _plain(f"there {'is' if n == 1 else 'are'} {COUNT_WORDS[n]} {noun}")
+        if n == 1:
+            return (_plain("one object :") + _phrase(o, 0, "sc") if j == 1 else
+                    _plain("a scene showing") + _phrase(o, 0, "c"))
+        listing: list[Word] = []
+        for k, obj in enumerate(objects):
+            if k:
+                listing += [(",", None)] if k < n - 1 else _plain("and")
+            listing += _phrase(obj, k, "c")
+        return _plain(f"{COUNT_WORDS[n]} {noun} :") + listing if j == 1 else listing
+    if kind == 3:
+        a, b = _PAIRS[j]
+        return _phrase(objects[a], a, "sc") + _plain(rels[j]) + _phrase(objects[b], b, "c")
+    if j == 0:
+        bg = "a textured background" if textured else "a black background"
+        return _phrase(o, 0, "sc") + _plain(f"on {bg}")
+    return _plain("a picture of") + _phrase(o, 0, "c") + _plain(f"in the {o['position']}")
 
 
-def fix_articles(text: str) -> str:
-    """The article agrees with the next word: "a" becomes "an" before a vowel.
-
-    "a photo of a orange" -> "a photo of an orange".  The one place the course applies this rule:
-    ShapeWorld captions, zero-shot prompts (:meth:`ShapeWorld.prompts`) and the real-data captions
-    of :mod:`vlm_course.datasets` all call it.  Raises ``TypeError`` if ``text`` is not a str.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    return _AN.sub("an ", text)
+def _candidates(objects: list[dict], textured: bool, rng: random.Random) -> list[list[list[Word]]]:
+    """Caption candidates grouped by kind: attributes, position, count/list, relation,
+    background (:data:`KINDS`).  With one or two objects no two candidates render to the same
+    text; with three, two relation candidates occasionally do (see :func:`one_caption`)."""
+    other, rels = _draws(objects, rng)
+    return [[_candidate(objects, textured, kind, j, other, rels) for j in range(size)]
+            for kind, size in enumerate(_group_sizes(len(objects)))]
 
 
 def render_words(words: list[Word]) -> str:
@@ -227,3 +235,53 @@ def parse_mentions(caption: str, cfg: WorldConfig) -> list[dict]:
             mentions.append(pending)
             pending = {}
     return mentions
+
+
+def one_caption(objects: list[dict], textured: bool, cfg: WorldConfig, rng: random.Random,
+                closed: bool) -> tuple[str, dict | None]:
+    """One caption of a scene, distributed like a uniform pick among the ``cfg.n_captions``
+    captions of :func:`make_captions`, while building only that one.
+
+    The pre-training stream needs one caption per scene; building all of them and throwing all but
+    one away took most of a batch's time.  Why the distributions agree: ``make_captions`` fills
+    slots ``0 .. k-1`` with one uniformly chosen candidate of each of the ``k`` non-empty kinds and
+    the remaining slots with a uniformly shuffled sample of the other ``N - k`` candidates.  A
+    uniform slot is therefore, with probability ``k / n``, a uniform kind's uniform candidate and
+    otherwise a uniform candidate among those not picked for their kind; noise then hits it with
+    probability ``cfg.caption_noise``, as it hits every slot.  This is exact when the scene's
+    candidates render to distinct texts, which holds for every scene of one or two objects; with
+    three or more, two relation captions coincide in about 1% of scenes (two objects with the same
+    colour and shape), and there ``make_captions`` drops the copy while this function keeps that
+    text's double weight.  Returns ``(caption, noise record or None)``; the record's
+    ``"caption"`` is 0.  ``tests/test_world_pairs.py`` compares the two distributions.
+    """
+    def uniform(n: int) -> int:          # rng.random() is ~5x faster than rng.randrange
+        return min(int(rng.random() * n), n - 1)
+
+    n = len(objects)
+    sizes = _group_sizes(n)
+    kinds = [g for g, size in enumerate(sizes) if size]
+    slot = uniform(cfg.n_captions)
+    if slot < len(kinds):                       # the slot of one kind: a uniform candidate of it
+        kind = kinds[slot]
+    else:               # a later slot: a uniform candidate among those not picked for their kind's
+        spare = [sizes[g] - 1 for g in kinds]   # slot; kind g has sizes[g] - 1 of them, and by
+        r = uniform(sum(spare))                 # symmetry each of its candidates is equally likely
+        kind = kinds[-1]                        # to be among them
+        for g, count in zip(kinds, spare, strict=True):
+            if r < count:
+                kind = g
+                break
+            r -= count
+    j = uniform(sizes[kind])
+    other = uniform(n) if (kind, j) == (1, 1) else 0
+    rels = ([_relation(objects[a], objects[b], rng) for a, b in _PAIRS[:sizes[3]]] if kind == 3
+            else [])
+    words = _candidate(objects, textured, kind, j, other, rels)
+    record = None
+    if rng.random() < cfg.caption_noise:
+        words = list(words)
+        record = _corrupt(words, objects, cfg, rng, closed)
+        if record is not None:
+            record = {"caption": 0, **record}
+    return render_words(words), record

@@ -62,6 +62,7 @@ def default_heldout(colours: tuple[str, ...],
     With as many colours as shapes (8 x 8 by default) every colour and every shape occurs in exactly
     one held-out pair, so each still appears in train with 7 partners; for the defaults this gives
     8 of the 64 compositions (red triangle, green diamond, blue cross, yellow star, ...).
+    Raises nothing; fewer than 2 colours or shapes give no held-out pair.
     """
     n = min(len(colours), len(shapes))
     if n < 2:
@@ -94,6 +95,9 @@ class WorldConfig:
         :func:`default_heldout`. Every colour and shape must still occur in some allowed pair.
     test_heldout_fraction: probability that a test scene's primary object is a held-out pair.
     seed: the world seed.
+
+    Raises ``ValueError`` naming the field (``WorldConfig.<field>: expected ..., got ...``) for any
+    value outside the ranges above.
     """
 
     canvas: int = 64
@@ -171,6 +175,8 @@ class WorldConfig:
         if self.heldout is None:
             object.__setattr__(self, "heldout", default_heldout(self.colours, self.shapes))
             return
+        if isinstance(self.heldout, str) or not isinstance(self.heldout, (tuple, list)):
+            raise _fail("heldout", "None or a tuple of (colour, shape) pairs", self.heldout)
         pairs = []
         for pair in self.heldout:
             if (not isinstance(pair, (tuple, list)) or len(pair) != 2
@@ -189,7 +195,8 @@ class WorldConfig:
 
     # ------------------------------------------------------------------ derived helpers
     def replace(self, **changes) -> WorldConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).  Raises ``TypeError`` for an unknown
+        field and ``ValueError`` for a bad value."""
         return replace(self, **changes)
 
     @classmethod
@@ -213,6 +220,35 @@ class WorldConfig:
         """RGB in [0, 1] for each colour in :attr:`colours` (same order)."""
         return tuple(COLOUR_LIBRARY[c] for c in self.colours)
 
-    def as_dict(self) -> dict:
-        """The init fields as a plain dict (JSON-friendly), e.g. for a checkpoint card."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+    def to_dict(self) -> dict:
+        """The init fields as a plain JSON-friendly dict (lists for tuples), e.g. for a checkpoint
+        card; :meth:`from_dict` is its inverse."""
+        def plain(value):
+            return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WorldConfig:
+        """Rebuild a config written by :meth:`to_dict` (a checkpoint card, ``run.json``).
+
+        JSON lists become tuples (``heldout`` a tuple of pairs).  Every field is validated again.
+
+        Raises:
+            TypeError: ``d`` is not a dict.
+            ValueError: ``d`` has a key that is not a WorldConfig field (the unknown keys and the
+                known fields are listed), or a value :class:`WorldConfig` rejects.
+        """
+        if not isinstance(d, dict):
+            raise TypeError(f"d must be a dict of WorldConfig fields, got {type(d).__name__}")
+        known = [f.name for f in fields(cls) if f.init]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"d: unknown WorldConfig fields {unknown}; known fields: {known}")
+        values = dict(d)
+        for key, value in values.items():
+            if key == "heldout" and value is not None:
+                values[key] = tuple(tuple(p) if isinstance(p, list) else p for p in value)
+            elif isinstance(value, list):
+                values[key] = tuple(value)
+        return cls(**values)

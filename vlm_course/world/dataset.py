@@ -1,10 +1,12 @@
-"""PyTorch datasets over ShapeWorld: a map-style dataset, a sharded stream, and a collate function.
+"""PyTorch datasets over ShapeWorld: a map-style dataset and a collate function.
 
-Chapter 03 (datasets); chapter 04 pre-trains on :class:`ShapeWorldStream`, later chapters evaluate
-on :class:`ShapeWorldDataset`. Both render whole batches at once (the map-style dataset implements
-``__getitems__``, which ``DataLoader`` calls with a whole batch of indices).
+Chapter 03 (datasets); later chapters evaluate on :class:`ShapeWorldDataset`, which renders whole
+batches at once (it implements ``__getitems__``, which ``DataLoader`` calls with a whole batch of
+indices).  Pre-training does not use a ``DataLoader``: the one training loop asks a batch source
+for the batch of each step (:class:`vlm_course.recipes.clip.ClipBatches`, built on
+:meth:`vlm_course.world.ShapeWorld.pairs`), so there is exactly one way to stream pre-training data.
 
-A collated batch (from :func:`collate_scenes` or the stream) is a dict:
+A collated batch (from :func:`collate_scenes`) is a dict:
 
 ==================  ==========================================================================
 key                 value
@@ -24,11 +26,12 @@ objects             list of B lists of per-object dicts; caption_noise: list of 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import numbers
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torch.utils.data import Dataset
 
 from .config import WorldConfig
 from .sampling import mix64, scene_keys
@@ -54,13 +57,24 @@ def _check_caption(caption, n_captions: int):
                      f"[0, {n_captions}), got {caption!r}")
 
 
+def _check_options(context_length, masks) -> None:
+    if isinstance(context_length, bool) or not isinstance(context_length, int) or (
+        context_length < 3
+    ):
+        raise ValueError(f"context_length: expected an int >= 3, got {context_length!r}")
+    if not isinstance(masks, bool):
+        raise TypeError(f"masks: expected a bool, got {type(masks).__name__}")
+
+
 def choose_epoch_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: int) -> list[str]:
     """One caption per scene: the first, a fixed index, or "random" = a stable hash of
     (world seed, split, index, epoch), so each epoch sees a different but reproducible caption.
+    Raises ``ValueError`` for a ``caption`` that is none of these.
 
-    Not to be confused with :func:`vlm_course.training.data.choose_captions`, which the
-    pre-training stream uses: it has no epochs and draws with the *run's* seed instead.
+    Not to be confused with the pre-training caption of :meth:`ShapeWorld.pairs`, which has no
+    epochs and is drawn with the *run's* seed instead.
     """
+    caption = _check_caption(caption, world.cfg.n_captions)
     if caption == "first":
         return [caps[0] for caps in batch.captions]
     if isinstance(caption, int):
@@ -72,7 +86,10 @@ def choose_epoch_captions(world: ShapeWorld, batch: SceneBatch, caption, epoch: 
 
 def batch_to_dict(world: ShapeWorld, batch: SceneBatch, caption="first", epoch: int = 0,
                   tokenizer=None, context_length: int = 32) -> dict:
-    """A :class:`SceneBatch` as the collated dict of the module docstring."""
+    """A :class:`SceneBatch` as the collated dict of the module docstring.
+
+    Raises what :func:`choose_epoch_captions` and the tokenizer raise.
+    """
     chosen = choose_epoch_captions(world, batch, caption, epoch)
     out = {
         "images": batch.images, "indices": torch.tensor(batch.indices, dtype=torch.long),
@@ -91,6 +108,11 @@ class ShapeWorldDataset(Dataset):
     Items are dicts with the keys of the module table in singular form, one scene each
     (``image`` (3, H, W), ``caption`` str, ``input_ids`` (L,), ``labels`` dict of 0-d tensors,
     ``instance_mask`` (H, W), ``boxes`` (n, 4), ...); :func:`collate_scenes` stacks them back.
+
+    Raises ``TypeError`` for a ``world`` that is neither a ShapeWorld nor a WorldConfig or a
+    non-bool ``masks``; ``ValueError`` for a bad ``size`` (int >= 1), ``start`` (int >= 0),
+    ``split``, ``caption`` or ``context_length`` (int >= 3); indexing past ``size`` raises
+    ``IndexError``.
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, split: str = "train", size: int = 1000,
@@ -102,13 +124,19 @@ class ShapeWorldDataset(Dataset):
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise ValueError(f"start: expected an int >= 0, got {start!r}")
         self.world.batch(split, [])  # validates the split
+        _check_options(context_length, masks)
         self.split, self.size, self.start, self.masks = split, size, start, masks
         self.tokenizer, self.context_length = tokenizer, context_length
         self.caption = _check_caption(caption, self.world.cfg.n_captions)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Changes which caption ``caption="random"`` picks (call once per epoch)."""
+        """Changes which caption ``caption="random"`` picks (call once per epoch).
+
+        Raises ``ValueError`` when ``epoch`` is not an int >= 0.
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"epoch: expected an int >= 0, got {epoch!r}")
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -134,7 +162,13 @@ _PLURAL = {"images": "image", "captions": "caption", "instance_masks": "instance
 
 
 def unbatch(d: dict) -> list[dict]:
-    """Split a collated dict into per-scene dicts (singular keys for per-scene tensors)."""
+    """Split a collated dict into per-scene dicts (singular keys for per-scene tensors).
+
+    Raises ``TypeError`` when ``d`` is not a dict with a ``captions`` list.
+    """
+    if not isinstance(d, dict) or not isinstance(d.get("captions"), list):
+        raise TypeError(f"d: expected a collated batch dict with a 'captions' list, got "
+                        f"{type(d).__name__}")
     B = len(d["captions"])
     samples = []
     for b in range(B):
@@ -152,9 +186,15 @@ def unbatch(d: dict) -> list[dict]:
 
 
 def collate_scenes(samples: list[dict]) -> dict:
-    """Stack per-scene dicts from :class:`ShapeWorldDataset` into the batch dict (module table)."""
-    if not samples:
-        raise ValueError("samples: expected at least one sample, got an empty list")
+    """Stack per-scene dicts from :class:`ShapeWorldDataset` into the batch dict (module table).
+
+    Raises ``ValueError`` for an empty list and ``TypeError`` when an item is not a dict.
+    """
+    if not isinstance(samples, (list, tuple)) or not samples:
+        raise ValueError(f"samples: expected a non-empty list of scene dicts, got {samples!r:.80}")
+    bad = [type(x).__name__ for x in samples if not isinstance(x, dict)]
+    if bad:
+        raise TypeError(f"samples: expected dicts from ShapeWorldDataset, got {bad[:3]}")
     out = {}
     for key in samples[0]:
         values = [s[key] for s in samples]
@@ -168,104 +208,3 @@ def collate_scenes(samples: list[dict]) -> dict:
         else:
             out[batch_key] = values
     return out
-
-
-def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    """(rank, world_size): the arguments, else torch.distributed's when initialised, else (0, 1)."""
-    dist = torch.distributed
-    if rank is None:
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-    if world_size is None:
-        initialised = dist.is_available() and dist.is_initialized()
-        world_size = dist.get_world_size() if initialised else 1
-    if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int)
-            and 0 <= rank < world_size):
-        raise ValueError(f"rank, world_size: expected 0 <= rank < world_size, got rank={rank!r}, "
-                         f"world_size={world_size!r}")
-    return rank, world_size
-
-
-class ShapeWorldStream(IterableDataset):
-    """Stream of ready-made batches for pre-training (use ``DataLoader(stream, batch_size=None)``).
-
-    The split's scenes ``start, start + 1, ...`` are cut into blocks of ``batch_size``; block j
-    goes to shard ``j mod (world_size * num_workers)``, where the shard of a process is
-    ``rank * num_workers + worker_id``. So DataLoader workers and distributed ranks together see
-    every scene exactly once, with no duplicates. ``num_samples=None`` streams forever.
-    ``rank``/``world_size`` default to torch.distributed's when it is initialised, else 0 / 1;
-    a default is looked up when iteration starts (or when the stream is pickled for a spawned
-    DataLoader worker), not at construction, so a stream built before ``init_process_group``
-    still shards by rank.
-    """
-
-    def __init__(self, world: ShapeWorld | WorldConfig, split: str = "train",
-                 batch_size: int = 256, num_samples: int | None = None, tokenizer=None,
-                 context_length: int = 32, caption="random", start: int = 0,
-                 rank: int | None = None, world_size: int | None = None,
-                 masks: bool = False) -> None:
-        self.world = _as_world(world)
-        self.world.batch(split, [])
-        for name, value, low in (("batch_size", batch_size, 1), ("start", start, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 1):
-            raise ValueError(f"num_samples: expected None or an int >= 1, got {num_samples!r}")
-        self.split, self.batch_size, self.num_samples, self.start = (
-            split, batch_size, num_samples, start)
-        self.tokenizer, self.context_length, self.masks = tokenizer, context_length, masks
-        self.caption = _check_caption(caption, self.world.cfg.n_captions)
-        if rank is not None and world_size is not None:
-            resolve_rank(rank, world_size)                  # explicit values: check them now
-        elif (rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 0)
-              or world_size is not None and (isinstance(world_size, bool)
-                                             or not isinstance(world_size, int) or world_size < 1)):
-            raise ValueError(f"rank, world_size: expected None or 0 <= rank < world_size, got "
-                             f"rank={rank!r}, world_size={world_size!r}")
-        self._rank, self._world_size = rank, world_size    # None = ask torch.distributed later
-        self.epoch = 0
-
-    @property
-    def rank(self) -> int:
-        """This process's rank: the explicit one, else torch.distributed's now, else 0."""
-        return resolve_rank(self._rank, self._world_size)[0]
-
-    @property
-    def world_size(self) -> int:
-        """Number of processes: the explicit one, else torch.distributed's now, else 1."""
-        return resolve_rank(self._rank, self._world_size)[1]
-
-    def __getstate__(self) -> dict:
-        # A spawned DataLoader worker has no process group: pin what this process sees.
-        state = self.__dict__.copy()
-        state["_rank"], state["_world_size"] = resolve_rank(self._rank, self._world_size)
-        return state
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def shard(self) -> tuple[int, int]:
-        """(this shard, number of shards) for the calling process and DataLoader worker."""
-        info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        rank, world_size = resolve_rank(self._rank, self._world_size)   # resolved late on purpose
-        return rank * nw + wid, world_size * nw
-
-    def block_indices(self, j: int) -> list[int]:
-        """Scene indices of block j (empty past ``num_samples``)."""
-        lo = j * self.batch_size
-        hi = lo + self.batch_size
-        if self.num_samples is not None:
-            hi = min(hi, self.num_samples)
-        return list(range(self.start + lo, self.start + hi)) if hi > lo else []
-
-    def __iter__(self) -> Iterator[dict]:
-        shard, n_shards = self.shard()
-        j = shard
-        while True:
-            idx = self.block_indices(j)
-            if not idx:
-                return
-            batch = self.world.batch(self.split, idx, masks=self.masks)
-            yield batch_to_dict(self.world, batch, self.caption, self.epoch, self.tokenizer,
-                                self.context_length)
-            j += n_shards

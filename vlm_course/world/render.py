@@ -4,20 +4,27 @@ Chapter 03 (datasets). Rendering has two stages:
 
 1. :func:`sprite_bank` evaluates every shape's signed distance function (``world/shapes.py``) on a
    P x P pixel grid, for both sizes and every sub-pixel offset of the centre (centres are multiples
-   of 1/4 pixel), and turns it into anti-aliased coverage in [0, 1]. This is done once per
-   configuration: a few hundred small sprites.
+   of 1/SUBPIXEL = 1/8 pixel), and turns it into anti-aliased coverage in [0, 1]. This is done
+   once per configuration: about two thousand small sprites.
 2. :func:`render` gathers one sprite per object, multiplies it by the object's colour and adds all
    of them into the (B, 3, H, W) canvas with a single ``index_add_``; no Python loop over scenes.
 
-Objects sit in different grid cells and, with their one-pixel edge ramp, stay inside their cell, so
-they never overlap: every object is fully visible and an instance mask is exactly what one sees of
-it.
+Objects sit in different grid cells and every pixel an object touches (coverage > 0, its
+anti-aliased rim included) has its centre inside the object's cell (``sampling.centre_grid``), so
+objects never share a pixel and each one is fully visible.
+
+What a mask is, exactly: pixel (i, j) belongs to object k's instance mask when the object's
+coverage of that pixel is at least 0.5, which is the same as "the pixel's centre lies inside or on
+the shape's outline" (signed distance <= 0; coverage = clamp(0.5 - distance, 0, 1)). On a plain
+background the image there is at least half the object's colour. The rim pixels with
+0 < coverage < 0.5 are tinted by the object but are background in the masks: the mask is the
+object's shape sampled at pixel centres, not every pixel it colours.
 
 Outputs (all torch, CPU):
 
 * ``images``: (B, 3, H, W) float32 in [0, 1], RGB, channel-first.
 * ``instance_masks``: (B, H, W) int64; 0 = background, k = object k - 1 (object slot order).
-  A pixel belongs to an object when the object covers at least half of it.
+  A pixel belongs to an object when the object covers at least half of it (see above).
 * ``semantic_masks``: (B, H, W) int64; 0 = background, 1 + shape id.
 * ``boxes``: (B, M, 4) float32 xyxy in pixels, the tight box of the instance mask with exclusive
   right/bottom edges (a mask occupying columns 3..7 gives x0 = 3, x1 = 8); zeros for empty slots.
@@ -52,7 +59,8 @@ class Rendered:
 @dataclass(frozen=True)
 class SpriteBank:
     """Pre-drawn objects. ``coverage``: (S * 2 * Q * Q, P, P) float32 in [0, 1], indexed by
-    ``((shape * 2 + size) * Q + fy) * Q + fx`` for sub-pixel offsets (fx, fy) in 0..Q-1 (Q = 4).
+    ``((shape * 2 + size) * Q + fy) * Q + fx`` for sub-pixel offsets (fx, fy) in 0..Q-1
+    (Q = SUBPIXEL = 8).
     The object's centre sits at pixel coordinate (C + fx / Q, C + fy / Q) of the patch.
     ``box``: (K, 4) int64 tight xyxy box of ``coverage >= 0.5`` in patch pixels (exclusive ends)."""
 
@@ -196,9 +204,10 @@ def render(cfg: WorldConfig, spec: SceneSpec, with_masks: bool = True) -> Render
     inst = torch.zeros(B * H * W, dtype=torch.long)
     inst.index_put_((pix_in,),
                     torch.from_numpy(slot + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
-    semantic = torch.zeros(B * H * W, dtype=torch.long)
-    semantic.index_put_((pix_in,),
-                        torch.from_numpy(shape + 1)[:, None].expand(n, P * P).reshape(-1)[inside])
+    # The semantic mask follows from the instance mask: slot k + 1 of scene b -> 1 + its shape id.
+    lut = torch.zeros(B, M + 1, dtype=torch.long)
+    lut[torch.from_numpy(b_idx), torch.from_numpy(slot + 1)] = torch.from_numpy(shape + 1)
+    semantic = lut.gather(1, inst.view(B, H * W))
 
     boxes = torch.zeros(B, M, 4)
     offset = torch.cat([ox, oy, ox, oy], 1)  # (n, 4)

@@ -32,7 +32,10 @@ CLOSED_SPLITS: tuple[str, ...] = ("train", "val")
 
 
 def split_id(split: str) -> int:
-    """Position of ``split`` in :data:`SPLITS` (used in the stable scene hash)."""
+    """Position of ``split`` in :data:`SPLITS` (used in the stable scene hash).
+
+    Raises ``ValueError`` naming ``split`` and the known splits for any other value.
+    """
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
     return SPLITS.index(split)
@@ -49,7 +52,13 @@ class CompositionPools:
 
 
 def composition_pools(cfg: WorldConfig, split: str) -> CompositionPools:
-    """The pools for ``split`` (see the module table)."""
+    """The pools for ``split`` (see the module table).
+
+    Raises ``ValueError`` for an unknown ``split``, or ``"heldout"`` with an empty
+    ``cfg.heldout``; ``TypeError`` when ``cfg`` is not a :class:`WorldConfig`.
+    """
+    if not isinstance(cfg, WorldConfig):
+        raise TypeError(f"cfg must be a WorldConfig, got {type(cfg).__name__}")
     split_id(split)
     n = len(cfg.colours) * len(cfg.shapes)
     held = np.array(sorted(cfg.heldout_ids), dtype=np.int64)
@@ -68,5 +77,12 @@ def composition_pools(cfg: WorldConfig, split: str) -> CompositionPools:
 
 
 def is_heldout(cfg: WorldConfig, colour: str, shape: str) -> bool:
-    """True when (colour, shape) is one of ``cfg.heldout``."""
+    """True when (colour, shape) is one of ``cfg.heldout``.
+
+    Raises ``ValueError`` when ``colour`` / ``shape`` is not in the world's vocabulary.
+    """
+    if colour not in cfg.colours:
+        raise ValueError(f"colour: expected one of {cfg.colours}, got {colour!r}")
+    if shape not in cfg.shapes:
+        raise ValueError(f"shape: expected one of {cfg.shapes}, got {shape!r}")
     return (colour, shape) in set(cfg.heldout)

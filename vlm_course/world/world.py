@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .captions import fix_articles, make_captions
+from vlm_course.text.articles import fix_articles
+
+from .captions import make_captions, one_caption
 from .config import WorldConfig
 from .render import render
 from .sampling import (
@@ -28,12 +30,15 @@ from .sampling import (
     SUBPIXEL,
     SceneSpec,
     check_indices,
+    mix64,
     sample_scenes,
     scene_keys,
 )
 from .splits import CLOSED_SPLITS, SPLITS
 
 Tensor = torch.Tensor
+#: Salt of the keys that pick the pre-training caption of a scene (see :meth:`ShapeWorld.pairs`).
+PAIR_SALT = 0x9A125
 LABEL_KEYS = ("shape", "colour", "size", "position", "count", "composition", "heldout")
 
 
@@ -127,6 +132,46 @@ class ShapeWorld:
             objects=objects, caption_noise=noise, split=split, indices=idx.tolist(),
             textured=torch.from_numpy(spec.textured.copy()),
         )
+
+    def pairs(self, split: str, indices: Sequence[int], *, seed: int = 0
+              ) -> tuple[Tensor, list[str]]:
+        """The pre-training view of scenes ``indices``: ``(images (B,3,H,W) float32 in [0, 1],
+        B captions)``, one caption per scene and nothing else (no masks, no object dicts, no
+        unused captions), the fastest path from the world to a CLIP batch.
+
+        Each caption is drawn by :func:`~vlm_course.world.captions.one_caption`, distributed like a
+        uniform pick among the scene's :meth:`batch` captions (exactly so for scenes of one or two
+        objects; see there), with a generator keyed by
+        ``(cfg.seed, split, index)`` and the training run's ``seed``: the same arguments always
+        give the same pairs, whatever the other indices of the call.
+
+        Raises:
+            ValueError: unknown ``split``, or indices out of range.
+            TypeError: ``indices`` is not a sequence of ints, or ``seed`` is not an int.
+        """
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise TypeError(f"seed: expected an int >= 0 (the training run's seed), got {seed!r}")
+        idx = check_indices(indices)
+        spec = self.sample(split, idx)
+        images = render(self.cfg, spec, with_masks=False).images
+        keys = scene_keys(self.cfg.seed, split, idx, salt=PAIR_SALT)
+        keys = mix64(keys ^ mix64(np.array([seed], dtype=np.uint64)))
+        c, closed = self.cfg, split in CLOSED_SPLITS
+        captions = []
+        for b in range(len(idx)):
+            objs = []
+            for k in range(int(spec.n_objects[b])):
+                cell = int(spec.cell[b, k])
+                objs.append({"shape": c.shapes[int(spec.shape[b, k])],
+                             "colour": c.colours[int(spec.colour[b, k])],
+                             "size": c.sizes[int(spec.size[b, k])],
+                             "position": c.positions[cell], "row": cell // 3, "col": cell % 3})
+            text, _ = one_caption(objs, bool(spec.textured[b]), c, random.Random(int(keys[b])),
+                                  closed)
+            captions.append(text)
+        return images, captions
 
     def compose(self, objects: Sequence[dict], textured: bool = False, seed: int = 0) -> SceneBatch:
         """One hand-made scene: ``objects`` are dicts with "shape", "colour", "size" and
