@@ -115,10 +115,17 @@ def test_encoder_rejects_a_non_config():
 
 
 # ----------------------------------------------------------------------------- ITMModel
+def _vocab():
+    from vlm_course.recipes.clip import shapeworld_vocab
+    from vlm_course.world import WorldConfig
+
+    return shapeworld_vocab(WorldConfig(canvas=48, max_objects=2))
+
+
 @pytest.fixture(scope="module")
 def itm():
     torch.manual_seed(0)
-    return ITMModel(ITMConfig.tiny()).eval()
+    return ITMModel(ITMConfig.tiny(_vocab())).eval()
 
 
 def test_itm_model_frozen_towers_and_trainable_fusion(itm):
@@ -136,7 +143,10 @@ def test_itm_model_towers_match_clip_embeddings(itm):
         t = itm.towers(images, tokens)
         torch.testing.assert_close(t["image_emb"], itm.encode_image(images))
         torch.testing.assert_close(t["text_emb"], itm.encode_text(tokens))
-    assert t["image_tokens"].shape == (2, 37, 64) and t["text_tokens"].shape == (2, 24, 64)
+    longest = int(tokens["attention_mask"].sum(1).max())          # trailing padding is cut
+    assert t["image_tokens"].shape == (2, 37, 64) and t["text_tokens"].shape == (2, longest, 64)
+    full = itm.clip.text.forward_features(itm.clip.text.embed(tokens["input_ids"]))
+    torch.testing.assert_close(t["text_tokens"], full[:, :longest])
 
 
 def test_itm_model_match_probability(itm):
@@ -152,14 +162,35 @@ def test_itm_model_match_probability(itm):
 
 
 def test_itm_config_round_trip_and_checks():
-    cfg = ITMConfig.tiny()
+    cfg = ITMConfig.tiny(_vocab())
     assert ITMConfig.from_dict(cfg.to_dict()) == cfg
-    bad = ITMConfig.tiny()
+    bad = ITMConfig.tiny(_vocab())
     bad.fusion = FusionConfig(image_dim=32)
     with pytest.raises(ValueError, match="image_dim"):
         ITMModel(bad)
     with pytest.raises(TypeError, match="config"):
         ITMModel(cfg.fusion)
+    bad.fusion = FusionConfig(text_dim=32)
+    with pytest.raises(ValueError, match="text_dim"):
+        ITMModel(bad)
+
+
+def test_itm_model_on_a_resnet_tower_reads_the_map_as_tokens():
+    from vlm_course.models.clip import CLIPConfig
+
+    torch.manual_seed(0)
+    cfg = ITMConfig.for_clip(CLIPConfig.tiny_resnet(_vocab()), freeze_towers=False)
+    model = ITMModel(cfg).eval()
+    images = torch.rand(2, 3, 64, 64)
+    tokens = model.tokenize(["a red circle", "a blue square"])
+    with torch.no_grad():
+        t = model.towers(images, tokens)
+        feats = model.clip.visual.forward_features(images)                     # (B, C, H', W')
+        assert t["image_tokens"].shape == (2, feats.shape[2] * feats.shape[3], feats.shape[1])
+        torch.testing.assert_close(t["image_emb"], model.encode_image(images))
+        assert model(images, tokens).shape == (2, 2)
+    model.train()
+    assert model.clip.training, "towers that are not frozen train with the fusion encoder"
 
 
 def test_itm_model_scores_indexed_pairs(itm):

@@ -15,7 +15,7 @@ from vlm_course.evaluation.winoground import (
     winoground_scores,
 )
 from vlm_course.world import ShapeWorld, WorldConfig
-from vlm_course.world.grounding import parse_caption, truth_matrix
+from vlm_course.world.grounding import caption_truth, parse_caption
 
 WORLD = ShapeWorld(WorldConfig(canvas=48))
 
@@ -38,7 +38,7 @@ def test_items_use_the_same_words_and_each_caption_is_true_of_its_image_only(kin
                                for n, col in ((n_a, a), (n_b, b)))
                     assert true == (c == other), (cap, objs)
         else:
-            truth = truth_matrix([cap0, cap1], scenes, WORLD.cfg)
+            truth = caption_truth([cap0, cap1], scenes, WORLD.cfg)
             assert truth.tolist() == [[True, False], [False, True]], (cap0, cap1)
         # the two images differ, and hold the same multiset of shapes
         assert sorted(o["shape"] for o in objs0) == sorted(o["shape"] for o in objs1)

@@ -5,15 +5,16 @@ fusion encoder (:mod:`vlm_course.models.fusion`) on top of an image tower and a 
 train a binary "does this caption describe this image?" head on the fused ``[CLS]`` token, with
 negatives chosen by the contrastive similarity of the towers (chapter 06's hard negatives).
 
-Here the towers are a CLIP (chapter 04): its image tower's tokens (a ViT's ``(B, 1 + N, D)``
-tokens after the blocks) and its text tower's token features ``(B, L, D)`` are the fusion
-encoder's inputs, and CLIP's own embeddings stay available through the VLM interface
-(``tokenize``, ``encode_image``, ``encode_text``, ``logit_scale``) for the contrastive
-similarity that picks hard negatives.  ``freeze_towers=True`` (the course's shipped ITM models)
-keeps CLIP fixed: only the fusion encoder learns, so any gain over CLIP comes from fusion alone.
+Here the towers are a CLIP (chapter 04): its image tower's ``forward_features`` (a ViT's
+``(B, 1 + N, D)`` tokens after the blocks, or a ResNet's ``(B, C, H', W')`` map read as ``H' W'``
+tokens) and its text tower's token features ``(B, L, D)`` are the fusion encoder's inputs, and
+CLIP's own embeddings stay available through the VLM interface (``tokenize``, ``encode_image``,
+``encode_text``, ``logit_scale``) for the contrastive similarity that picks hard negatives.
+``freeze_towers=True`` (the course's shipped ITM models) keeps CLIP fixed: only the fusion encoder
+learns, so any gain over CLIP comes from fusion alone.
 
-The two methods that reach into the towers' stages, :meth:`ITMModel.image_tokens` and
-:meth:`ITMModel.text_tokens`, are the only places that know the towers' stage names.
+The methods that reach into the towers' stages (:meth:`ITMModel.image_tokens`,
+:meth:`ITMModel.text_tokens`, :meth:`ITMModel.towers`) are the only places that know their names.
 """
 
 from __future__ import annotations
@@ -27,24 +28,37 @@ from torch import nn
 from .clip import CLIP, CLIPConfig
 from .fusion import FusionConfig, FusionEncoder
 
-__all__ = ["ITMConfig", "ITMModel"]
+__all__ = ["ITMConfig", "ITMModel", "tower_width"]
+
+
+def tower_width(clip: CLIPConfig) -> int:
+    """Width of the image tower's ``forward_features``: a ViT's token width, a ResNet's channels."""
+    vision = clip.vision
+    return vision.width if clip.image_tower == "vit" else vision.feature_dim
 
 
 @dataclass
 class ITMConfig:
     """A CLIP (``clip``) plus a fusion encoder (``fusion``; its ``image_dim``/``text_dim`` must be
-    the towers' widths).  ``freeze_towers``: keep CLIP's parameters fixed (no gradients)."""
+    the towers' widths, :meth:`for_clip` fills them in).  ``freeze_towers``: keep CLIP's
+    parameters fixed (no gradients, eval mode)."""
 
-    clip: CLIPConfig = field(default_factory=CLIPConfig.tiny)
+    clip: CLIPConfig
     fusion: FusionConfig = field(default_factory=FusionConfig.tiny)
     freeze_towers: bool = True
 
     @classmethod
-    def tiny(cls) -> ITMConfig:
-        """The tiny CLIP of chapter 04 and a width-64, 2-block fusion encoder."""
-        clip = CLIPConfig.tiny()
-        return cls(clip=clip, fusion=FusionConfig.tiny(image_dim=clip.vision.width,
-                                                       text_dim=clip.text.width))
+    def for_clip(cls, clip: CLIPConfig, freeze_towers: bool = True, **fusion) -> ITMConfig:
+        """A width-64, 2-block fusion encoder (``fusion`` overrides) sized for ``clip``'s towers."""
+        return cls(clip=clip, fusion=FusionConfig.tiny(**{"image_dim": tower_width(clip),
+                                                           "text_dim": clip.text.width,
+                                                           **fusion}),
+                   freeze_towers=freeze_towers)
+
+    @classmethod
+    def tiny(cls, vocab) -> ITMConfig:
+        """Chapter 04's tiny CLIP (vocabulary ``vocab``) and a tiny fusion encoder."""
+        return cls.for_clip(CLIPConfig.tiny(vocab))
 
     def to_dict(self) -> dict:
         return {"clip": self.clip.to_dict(), "fusion": asdict(self.fusion),
@@ -52,6 +66,7 @@ class ITMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ITMConfig:
+        """Inverse of :meth:`to_dict`.  Raises ValueError (via the configs) for bad fields."""
         return cls(clip=CLIPConfig.from_dict(d["clip"]), fusion=FusionConfig(**d["fusion"]),
                    freeze_towers=bool(d.get("freeze_towers", True)))
 
@@ -72,16 +87,12 @@ class ITMModel(nn.Module):
         if not isinstance(config, ITMConfig):
             raise TypeError(f"config: expected an ITMConfig, got {type(config).__name__}")
         c = self.config = config
-        vision_width = c.clip.vision.width if c.clip.image_tower == "vit" else None
-        if vision_width is not None and c.fusion.image_dim != vision_width:
+        if c.fusion.image_dim != tower_width(c.clip):
             raise ValueError(f"config.fusion.image_dim: expected the image tower's width "
-                             f"{vision_width}, got {c.fusion.image_dim}")
+                             f"{tower_width(c.clip)}, got {c.fusion.image_dim}")
         if c.fusion.text_dim != c.clip.text.width:
             raise ValueError(f"config.fusion.text_dim: expected the text tower's width "
                              f"{c.clip.text.width}, got {c.fusion.text_dim}")
-        if c.clip.image_tower != "vit":
-            raise ValueError(f"config.clip.image_tower: expected 'vit' (patch tokens), got "
-                             f"{c.clip.image_tower!r}")
         self.clip = CLIP(c.clip, tokenizer=tokenizer)
         self.fusion = FusionEncoder(c.fusion)
         if c.freeze_towers:
@@ -113,36 +124,51 @@ class ITMModel(nn.Module):
         return self.clip.encode_text(tokens, normalize=normalize)
 
     # ------------------------------------------------------------------ tower tokens
-    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` float in [0, 1] -> the ViT's tokens after its blocks
-        ``(B, 1 + N, Di)`` (class token first, no ``ln_post``)."""
+    def _image_features(self, images: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(images) or not images.is_floating_point():
             raise TypeError(f"images: expected a float tensor (B, 3, H, W), got "
                             f"{getattr(images, 'dtype', type(images).__name__)}")
-        visual = self.clip.visual
-        return visual.forward_features(visual.embed(visual.patchify(images.to(self.device))))
+        return self.clip.visual.forward_features(images.to(self.device))
+
+    @staticmethod
+    def _as_tokens(features: torch.Tensor) -> torch.Tensor:
+        if features.dim() == 4:                         # a ResNet map: one token per position
+            return features.flatten(2).transpose(1, 2)  # (B, C, H', W') -> (B, H'W', C)
+        return features
+
+    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` float in [0, 1] -> the image tower's tokens ``(B, N, Di)``: a ViT's
+        ``(B, 1 + N, D)`` after its blocks (class token first, no ``ln_post``) or a ResNet's
+        feature map read as tokens.  Raises TypeError for non-float images."""
+        return self._as_tokens(self._image_features(images))
 
     def text_tokens(self, tokens) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tokens from :meth:`tokenize` -> the text tower's token features ``(B, L, Dt)`` (after
-        ``ln_final``) and the ``attention_mask`` ``(B, L)`` (1 = real, 0 = padding)."""
+        """Tokens from :meth:`tokenize` -> the text tower's token features ``(B, L', Dt)`` (after
+        ``ln_final``) and the ``attention_mask`` ``(B, L')`` (1 = real, 0 = padding), with
+        ``L'`` the longest caption's length: trailing padding is cut (under the causal mask it
+        changes nothing).  Raises TypeError unless ``tokens`` is a dict with ``input_ids`` and
+        ``attention_mask``."""
         if not (hasattr(tokens, "__getitem__") and "input_ids" in tokens
                 and "attention_mask" in tokens):
             raise TypeError(f"tokens: expected the dict returned by tokenize(), got "
                             f"{type(tokens).__name__}")
+        mask = tokens["attention_mask"].to(self.device)
+        length = max(int(mask.sum(dim=1).max()), 1) if mask.numel() else mask.shape[1]
+        ids, mask = tokens["input_ids"].to(self.device)[:, :length], mask[:, :length]
         text = self.clip.text
-        ids = tokens["input_ids"].to(self.device)
-        return text.forward_features(text.embed(ids)), tokens["attention_mask"].to(self.device)
+        return text.forward_features(text.embed(ids)), mask
 
     def towers(self, images: torch.Tensor, tokens) -> dict[str, torch.Tensor]:
-        """One pass through both towers: ``image_tokens`` (B, 1 + N, Di), ``text_tokens``
+        """One pass through both towers: ``image_tokens`` (B, N, Di), ``text_tokens``
         (B, L, Dt), ``text_mask`` (B, L), and CLIP's L2-normalised embeddings ``image_emb`` and
         ``text_emb`` (B, D) pooled from those same tokens (as ``encode_image``/``encode_text``)."""
-        image_tokens = self.image_tokens(images)
+        features = self._image_features(images)
         text_tokens, text_mask = self.text_tokens(tokens)
-        eot = self.clip.text.eot_positions(tokens["input_ids"].to(self.device), text_mask,
-                                           tokens.get("eot_index"))
-        return {"image_tokens": image_tokens, "text_tokens": text_tokens, "text_mask": text_mask,
-                "image_emb": F.normalize(self.clip.visual.pool(image_tokens), dim=-1),
+        ids = tokens["input_ids"].to(self.device)[:, :text_mask.shape[1]]
+        eot = self.clip.text.eot_positions(ids, text_mask, tokens.get("eot_index"))
+        return {"image_tokens": self._as_tokens(features), "text_tokens": text_tokens,
+                "text_mask": text_mask,
+                "image_emb": F.normalize(self.clip.visual.forward_head(features), dim=-1),
                 "text_emb": F.normalize(self.clip.text.pool(text_tokens, eot), dim=-1)}
 
     # ------------------------------------------------------------------ matching

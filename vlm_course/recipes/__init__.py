@@ -29,6 +29,7 @@ __all__ = ["RECIPES", "RecipePreset", "get"]
 RECIPES: dict[str, str] = {
     "clip": "vlm_course.recipes.clip",
     "simclr": "vlm_course.recipes.simclr",
+    "itm": "vlm_course.recipes.itm",
 }
 
 

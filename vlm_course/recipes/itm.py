@@ -5,16 +5,17 @@ word-order swaps (Yuksekgonul et al. 2023) added to the candidate captions.  Plu
 matching into the one training loop (:func:`vlm_course.training.loop.train`):
 
 * :class:`ITMBatches` — the batch of step ``s`` is ShapeWorld train scenes ``s*B .. s*B + B - 1``
-  (rank ``r`` of ``R`` takes its slice) with one caption each (:meth:`ShapeWorld.pairs`), the
-  candidate pool of captions (those B captions, then a word-swapped copy of each caption that has
-  one, :func:`vlm_course.world.perturb.swap_words`) and the truth of every candidate for every image
-  (:func:`vlm_course.world.grounding.truth_matrix`);
+  (rank ``r`` of ``R`` takes its slice) with one caption each, the candidate pool of captions
+  (those B captions, then word-swapped copies of two captions of each scene,
+  :func:`vlm_course.world.perturb.swap_words`) and the truth of every candidate for every image
+  (:func:`vlm_course.world.grounding.caption_truth`);
 * :func:`step` — for each image one false candidate caption and for each of its B captions one image
   it is false of, drawn by :func:`~vlm_course.objectives.alignment.sample_hard_negatives` from the
   towers' contrastive similarity (``negatives="hard"``) or uniformly (``"random"``); the ITM loss
   over the B positives and up to 2B negatives;
 * :data:`PRESETS` ``tiny`` (hard negatives) and ``tiny_random`` (random negatives): the same model,
-  data and schedule; both start from ``clip_tiny_shapeworld`` with its towers frozen;
+  data and schedule; both start from ``clip_tiny_shapeworld`` with its towers frozen and train on
+  its world with two objects in every scene;
 * :func:`evaluate` — Winoground in miniature (:mod:`vlm_course.evaluation.winoground`) for the card.
 """
 
@@ -26,14 +27,13 @@ from collections.abc import Callable, Sequence
 import torch
 
 from vlm_course.models.clip import CLIPConfig
-from vlm_course.models.fusion import FusionConfig
 from vlm_course.models.itm import ITMConfig, ITMModel
 from vlm_course.objectives.alignment import itm_loss, sample_hard_negatives
 from vlm_course.recipes import RecipePreset
 from vlm_course.training.data import scene_indices
 from vlm_course.training.loop import TrainConfig, unwrap
 from vlm_course.world import ShapeWorld, WorldConfig
-from vlm_course.world.grounding import truth_matrix
+from vlm_course.world.grounding import caption_truth
 from vlm_course.world.perturb import swap_words
 
 __all__ = ["PRESETS", "NEGATIVES", "ITMBatches", "batches", "build_model", "evaluate",
@@ -46,14 +46,13 @@ TOWERS = "clip_tiny_shapeworld"
 
 def _preset(negatives: str) -> Callable[[], RecipePreset]:
     def make() -> RecipePreset:
-        from vlm_course import pretrained    # the towers are a shipped checkpoint (lazy import)
+        from vlm_course import pretrained  # the towers are a shipped checkpoint (lazy import)
 
         card = pretrained.card(TOWERS)
-        clip = CLIPConfig.from_dict(card["model_config"])
-        model = ITMConfig(clip=clip, fusion=FusionConfig.tiny(image_dim=clip.vision.width,
-                                                              text_dim=clip.text.width))
-        world = WorldConfig.from_dict(card["world_config"])
-        train = TrainConfig(steps=1500, batch_size=64, lr=3e-3, weight_decay=0.01,
+        model = ITMConfig.for_clip(CLIPConfig.from_dict(card["model_config"]))
+        # the towers' world, with two objects in every scene (every image can be mis-bound)
+        world = WorldConfig.from_dict(card["world_config"]).replace(min_objects=2, max_objects=2)
+        train = TrainConfig(steps=2000, batch_size=64, lr=1e-3, weight_decay=0.01,
                             warmup_steps=50, checkpoint_every=100)
         return RecipePreset(model=model, world=world, train=train,
                             options={"negatives": negatives, "swaps": True})
@@ -73,7 +72,7 @@ def model_from_config(model_config: dict) -> ITMModel:
 def build_model(preset: RecipePreset) -> ITMModel:
     """An ITM model whose CLIP is the shipped ``clip_tiny_shapeworld`` (frozen) and whose fusion
     encoder is freshly initialised (seed torch first for a fixed init)."""
-    from vlm_course import pretrained    # the towers are a shipped checkpoint (lazy import)
+    from vlm_course import pretrained  # the towers are a shipped checkpoint (lazy import)
 
     model = ITMModel(preset.model)
     model.clip.load_state_dict(pretrained.load(TOWERS, device="cpu").state_dict())
@@ -108,23 +107,29 @@ class ITMBatches:
         self.world, self.tokenize, self.batch_size = world, tokenize, batch_size
         self.negatives, self.swaps, self.seed, self.split = negatives, bool(swaps), seed, split
 
-    def at(self, indices: Sequence[int], step: int = 0) -> dict:
-        """The batch of the given scenes (``step`` only keys the swaps and the sampler)."""
+    def at(self, indices: Sequence[int], sampler_seed: int = 0) -> dict:
+        """The batch of the given scenes.  Each scene's choices (its caption, the caption whose
+        swap joins the pool, the swap) come from a generator keyed by the run's seed and the scene
+        index, so they do not depend on the other scenes of the batch."""
         indices = list(indices)
         batch = self.world.batch(self.split, indices, masks=False)
-        _, captions = self.world.pairs(self.split, indices, seed=self.seed)
-        pool = list(captions)
-        if self.swaps:
-            rng = random.Random(f"itm-swaps-{self.seed}-{step}-{indices[:1]}")
-            pool += [s for s in (swap_words(c, self.world.cfg, rng) for c in captions)
-                     if s is not None]
+        captions, extra = [], []
+        for index, caps in zip(indices, batch.captions, strict=True):
+            rng = random.Random(f"itm-{self.seed}-{self.split}-{index}")
+            captions.append(rng.choice(caps))
+            if self.swaps:   # swaps of the scene's caption and of one more of its captions
+                for cap in (captions[-1], rng.choice(caps)):
+                    swapped = swap_words(cap, self.world.cfg, rng)
+                    if swapped is not None:
+                        extra.append(swapped)
+        pool = captions + [c for c in dict.fromkeys(extra) if c not in captions]
         return {"images": batch.images, "tokens": dict(self.tokenize(pool)),
-                "positives": truth_matrix(pool, batch.objects, self.world.cfg),
-                "n_pairs": len(indices), "negatives": self.negatives,
-                "seed": hash((self.seed, step, indices[0] if indices else -1)) % 2**62}
+                "positives": caption_truth(pool, batch.objects, self.world.cfg),
+                "n_pairs": len(indices), "negatives": self.negatives, "seed": sampler_seed}
 
     def __call__(self, step: int, rank: int = 0, world_size: int = 1) -> dict:
-        return self.at(scene_indices(step, self.batch_size, rank, world_size), step)
+        indices = scene_indices(step, self.batch_size, rank, world_size)
+        return self.at(indices, sampler_seed=(self.seed * 1_000_003 + step) * 4096 + rank)
 
 
 def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *,

@@ -1,14 +1,17 @@
 """Which captions are true of which scenes, and which words describe which objects.
 
 Chapter 06 (alignment objectives) needs both, in bulk: hard-negative sampling must never draw a
-caption that is true of the image (a B x C truth matrix every training step), and region-word
+caption that is true of the image (a B x C truth table every training step), and region-word
 alignment is trained on phrase grounding (each colour, shape or size word -> its object).
 
-A caption is parsed once into a :class:`CaptionParse` (its noun phrases, count, "in the <cell>"
-claims and relation), then checked against any number of scenes.  The semantics are those of the
-caption templates (``world/captions.py``): every noun phrase names some object of the scene; the
-first count word is the number of objects; "X in the <cell>" puts an object like X in that cell;
-"X <relation> Y" holds for two distinct objects like X and Y.  The background is not checked.
+:mod:`vlm_course.world.truth` is the reference checker (one caption, one scene, every claim read
+from the text each time).  Here a caption is parsed once into a :class:`CaptionParse` (its noun
+phrases, count, "in the <cell>" claims and relation) and then checked against any number of scenes,
+about fifty times faster — fast enough for every training step.  The claims are those of
+:func:`vlm_course.world.truth.caption_is_true`, except the background, which is not checked, and
+one refinement: in "the small circle in the top left is red" the colour belongs to the located
+circle (the reference only asks that *some* small red circle exist).
+``tests/test_world_grounding.py`` checks that the two agree on thousands of caption-scene pairs.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 from .captions import COUNT_WORDS, RELATIONS
 from .config import WorldConfig
 
-__all__ = ["CaptionParse", "parse_caption", "caption_is_true", "truth_matrix", "word_groundings",
+__all__ = ["CaptionParse", "parse_caption", "parse_holds", "caption_truth", "word_groundings",
            "grid_regions", "grounding_targets"]
 
 _WORD = re.compile(r"[a-z0-9]+|[,.:;!?]")   # the course tokenizer's split
@@ -99,7 +102,7 @@ _HOLDS = {"left of": lambda a, b: a["col"] < b["col"], "right of": lambda a, b: 
           "above": lambda a, b: a["row"] < b["row"], "below": lambda a, b: a["row"] > b["row"]}
 
 
-def caption_is_true(parse: CaptionParse, objects: list[dict]) -> bool:
+def parse_holds(parse: CaptionParse, objects: list[dict]) -> bool:
     """Whether a parsed caption is true of a scene given as its object dicts (``SceneBatch.objects``
     row; each needs shape, colour, size, position, row, col)."""
     if parse.count is not None and parse.count != len(objects):
@@ -118,8 +121,11 @@ def caption_is_true(parse: CaptionParse, objects: list[dict]) -> bool:
     return True
 
 
-def truth_matrix(captions: list[str], objects: list[list[dict]], cfg: WorldConfig) -> torch.Tensor:
-    """(B, C) bool: ``[b, c]`` is True when caption ``c`` is true of scene ``b``.
+def caption_truth(captions: list[str], objects: list[list[dict]], cfg: WorldConfig
+                  ) -> torch.Tensor:
+    """(B, C) bool: ``[b, c]`` is True when caption ``c`` is true of scene ``b`` (scenes first,
+    the layout of in-batch similarity logits; :func:`vlm_course.world.truth.truth_matrix` is its
+    slow, transposed reference).
 
     captions: C strings; objects: B scenes' object lists (``SceneBatch.objects``).  Each caption
     is parsed once.  Raises TypeError for a str instead of a list.
@@ -128,7 +134,7 @@ def truth_matrix(captions: list[str], objects: list[list[dict]], cfg: WorldConfi
         raise TypeError("captions and objects: expected a list of captions and a list of scenes' "
                         "object lists")
     parses = [parse_caption(c, cfg) for c in captions]
-    return torch.tensor([[caption_is_true(p, objs) for p in parses] for objs in objects],
+    return torch.tensor([[parse_holds(p, objs) for p in parses] for objs in objects],
                         dtype=torch.bool).reshape(len(objects), len(captions))
 
 

@@ -11,7 +11,7 @@ caption, swaps its two arguments): "a large red circle left of a blue square" ->
 "a large blue circle left of a red square" / "a large red square left of a blue circle" /
 "a large blue square left of a red circle".  The swap may happen to be true of a scene (two
 objects of one colour); whoever uses it as a negative must check, e.g. with
-:func:`vlm_course.world.grounding.truth_matrix`.
+:func:`vlm_course.world.grounding.caption_truth`.
 """
 
 from __future__ import annotations
