@@ -93,7 +93,7 @@ OBJECTIVES = [
     case(con.clip_loss, X, X.long(), 1.0, exc=TypeError, match=r"text_features must be a "
          r"floating-point tensor, got dtype torch.int64", id="clip_loss int text"),
     case(con.clip_loss, X.tolist(), X, 1.0, exc=TypeError, match="image_features must be a "
-         "torch.Tensor", id="clip_loss list image"),
+         "torch.Tensor.*got list", id="clip_loss list image"),
     case(con.clip_loss, torch.zeros(0, 3), torch.zeros(0, 3), 1.0,
          match=r"image_features must have B >= 1 rows", id="clip_loss empty batch"),
     case(con.clip_loss, torch.zeros(4, 0), torch.zeros(4, 0), 1.0,
@@ -122,7 +122,7 @@ OBJECTIVES = [
     case(con.unicl_loss, X, X, torch.zeros(4), 1.0, exc=TypeError,
          match="labels must be an integer tensor", id="unicl float labels"),
     case(con.unicl_loss, X, X, [0, 1, 2, 3], 1.0, exc=TypeError, match="labels must be a "
-         "torch.Tensor", id="unicl list labels"),
+         "torch.Tensor.*got list", id="unicl list labels"),
     case(con.unicl_targets, torch.zeros(2, 2, dtype=torch.long), match=r"labels must have shape "
          r"\(B,\) \(1-D\)", id="unicl_targets 2-D"),
     case(con.unicl_targets, torch.zeros(0, dtype=torch.long), match="labels must hold at least "
@@ -142,7 +142,7 @@ OBJECTIVES = [
          id="nt_xent bool temperature"),
     case(con.check_pair, "a", X, "b", torch.randn(2, 3), match=r"a and b must have the same "
          r"shape.*got a \(4, 3\) and b \(2, 3\)", id="check_pair"),
-    case(con.check_scalar, "tau", [1.0], exc=TypeError, match="tau must be a float",
+    case(con.check_scalar, "tau", [1.0], exc=TypeError, match="tau must be a float.*got list",
          id="check_scalar list"),
     case(dist_.distributed_clip_loss, X, X, 1.0, gather_with_grad=False,
          match="gather_with_grad=False with local_loss=True", id="distributed bad combination"),
@@ -460,12 +460,29 @@ TRAINING = [
     case(ckpt.load_checkpoint, files(lambda p: (_saved(p), _model(), "adam")), exc=TypeError,
          match="optimizer must be a torch.optim.Optimizer or None, got str",
          id="load optimizer type"),
-    case(ckpt.config_differences, [1], {}, exc=TypeError, match="saved must be a dict or None",
-         id="config_differences list"),
+    case(ckpt.config_differences, {}, "x", exc=TypeError, match="current must be a dict or None, "
+         "got str", id="config_differences str current"),
+    case(ckpt.save_checkpoint, ".", True, _model(), match="step must be a non-negative int, got "
+         "True", id="save bool step"),
+    case(ckpt.save_checkpoint, ".", 1, _model(), keep=True, match="keep must be an int >= 1",
+         id="save bool keep"),
+    case(ckpt.save_checkpoint, ".", 1, _model(), extra="notes", exc=TypeError,
+         match="extra must be a dict or None, got str", id="save extra"),
+    case(ckpt.load_checkpoint, files(_edit_pointer(sha256="X" * 64)), exc=CkptError,
+         match="sha256 must be 64 lower-case hex digits", id="load pointer sha letters"),
+    case(ckpt.load_checkpoint, files(lambda p: (*_edit_pointer(optimizer_param_groups=[])(p),
+                                                torch.optim.AdamW(_model().parameters()))),
+         exc=CkptError, match="holds no optimizer state matching 1 parameter group",
+         id="load optimizer groups missing"),
+    case(ckpt.load_checkpoint, files(lambda p: ("x", "model")), exc=TypeError,
+         match="model must be a torch.nn.Module, got str", id="load model type"),
+    case(ckpt.config_differences, [1], {}, exc=TypeError,
+         match="saved must be a dict or None, got list", id="config_differences list"),
     case(ckpt.atomic_save_safetensors, {"w": [1.0]}, "x.safetensors", exc=TypeError,
-         match="tensors must be a dict of str -> torch.Tensor", id="save_safetensors list"),
-    case(ckpt.atomic_write_bytes, "x.bin", "text", exc=TypeError, match="data must be bytes",
-         id="write_bytes str"),
+         match=r"tensors must be a dict of str -> torch.Tensor, got \[\"'w': list\"\]",
+         id="save_safetensors list"),
+    case(ckpt.atomic_write_bytes, "x.bin", "text", exc=TypeError,
+         match="data must be bytes, got str", id="write_bytes str"),
 ]
 
 WORLD_CASES = [

@@ -395,3 +395,11 @@ def test_normalize_false_is_passed_through_every_loss():
 def test_nt_xent_default_temperature_is_simclr_half():
     z1, z2 = _features(B=5, seed=2)
     torch.testing.assert_close(nt_xent_loss(z1, z2), _nt_xent_loop(z1, z2, 0.5))
+
+
+def test_smallest_valid_shapes_are_accepted():
+    """B = 1 and D = 1 are valid batches (only empty ones are refused)."""
+    one = torch.tensor([[2.0], [-1.0], [0.5]])
+    assert torch.isfinite(clip_loss(one, one.flip(0), 1.0))
+    torch.testing.assert_close(unicl_targets(torch.tensor([7])), torch.ones(1, 1))
+    assert torch.isfinite(unicl_loss(one[:1], one[:1], torch.tensor([7]), 1.0))

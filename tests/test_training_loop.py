@@ -387,3 +387,54 @@ def test_bf16_autocast_on_cuda_only_and_config_dicts():
     assert loop.json_config(WithToDict()) == {"width": 3, "names": ["a", "b"]}
     assert loop.json_config(TrainConfig(steps=3))["steps"] == 3
     assert loop.json_config(None) is None
+
+
+def test_schedule_clipping_and_timing_reach_each_step(tmp_path):
+    """The records' lr is the configured warmup + cosine (min_lr_ratio included), clipping
+    reaches the optimiser, times are durations, a fresh nested out_dir is created."""
+    from vlm_course.training.optim import lr_at
+
+    cfg = TrainConfig(steps=6, batch_size=16, lr=0.1, warmup_steps=2, min_lr_ratio=0.5,
+                      weight_decay=0.0)
+    hist = train(Regression(), regression_batches, regression_step, cfg,
+                 tmp_path / "a" / "b", stop_after=1)
+    hist += train(Regression(), regression_batches, regression_step, cfg, tmp_path / "a" / "b",
+                  resume=True)
+    assert [r["lr"] for r in hist] == [lr_at(s, 0.1, 2, 6, 0.5) for s in range(6)]
+    assert all(0 <= r["data_seconds"] <= r["seconds"] < 600 for r in hist)
+
+    def first_update(grad_clip):
+        torch.manual_seed(0)
+        model = Regression()
+        before = model.linear.weight.detach().clone()
+        one = dataclasses.replace(cfg, steps=1, grad_clip=grad_clip)
+        train(model, regression_batches, regression_step, one)
+        return float((model.linear.weight.detach() - before).abs().max())
+
+    assert first_update(1e-9) < 0.2 * first_update(None)     # clipped far below Adam's eps
+
+
+def test_bad_step_counting(world):
+    """Skips are counted one by one, a finite step resets the run of bad steps, and a run that
+    ends on a non-finite loss fails."""
+    def nan_at(*steps):
+        seen = iter(range(100))
+
+        def step_fn(model, batch):
+            loss, metrics = regression_step(model, batch)
+            return (loss * float("nan") if next(seen) in steps else loss), metrics
+        return step_fn
+
+    cfg = dataclasses.replace(CFG, steps=6, max_bad_steps=2)
+    hist = train(Regression(), regression_batches, nan_at(0, 2, 4), cfg)
+    assert [r["skipped"] for r in hist] == [1, 1, 2, 2, 3, 3]
+    with pytest.raises(FloatingPointError, match="ended on a non-finite loss"):
+        train(Regression(), regression_batches, nan_at(2), dataclasses.replace(CFG, steps=3))
+
+
+def test_stop_after_one_and_unwrap():
+    assert len(train(Regression(), regression_batches, regression_step, CFG, stop_after=1)) == 1
+    inner = Regression()
+    wrapper = nn.Module()
+    wrapper.module = inner
+    assert loop.unwrap(wrapper) is inner and loop.unwrap(inner) is inner

@@ -194,3 +194,14 @@ def test_checkpoint_files_layout_and_retention(tmp_path):
     assert config_differences({"a": 1, "c": 3}, {"a": 1}) == [
         "c: checkpoint has 3, current config has '<absent>'"]
     assert config_differences(None, None) == []
+
+
+def test_set_lr_and_inclusive_bounds():
+    from vlm_course.training.optim import set_lr
+
+    opt = build_optimizer(Toy(), lr=0.1, betas=(0.0, 0.5))  # beta 0 is allowed (no momentum)
+    set_lr(opt, 0.0)                                           # lr 0 is allowed for set_lr
+    assert [g["lr"] for g in opt.param_groups] == [0.0, 0.0]
+    set_lr(opt, 0.3)
+    assert [g["lr"] for g in opt.param_groups] == [0.3, 0.3]
+    assert lr_at(50, 1.0, 0, 10, min_ratio=1.0) == 1.0        # min_ratio 1: a constant rate

@@ -74,11 +74,28 @@ class Dropdown:
         return f"{self.label}: {self.value} (one of {', '.join(map(str, self.options))})"
 
 
+@dataclass(frozen=True)
+class Text:
+    """A free-text control (a box to type in, e.g. a prompt template) with the initial ``value``;
+    the figure is redrawn when the text is submitted (Enter) or the box loses focus. Raises
+    ValueError when ``value`` is not a string."""
+
+    label: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str):
+            raise ValueError(f"value: expected a string, got {self.value!r}")
+
+    def describe(self) -> str:
+        return f"{self.label}: {self.value!r} (type to change)"
+
+
 class Panel:
     """One figure and its controls: ``update(**values)`` redraws the figure in place.
 
-    draw: ``draw(fig, **values)`` draws into the (cleared) figure; controls: name -> Slider or
-    Dropdown; height: figure height in inches (width is viz.FIG_WIDTH). ``values`` holds the
+    draw: ``draw(fig, **values)`` draws into the (cleared) figure; controls: name -> Slider,
+    Dropdown or Text; height: figure height in inches (width is viz.FIG_WIDTH). ``values`` holds the
     current values, ``fig`` the matplotlib Figure (not managed by pyplot, so it is never shown
     twice). Raises TypeError for a draw that is not callable or a control of another type.
     """
@@ -87,8 +104,9 @@ class Panel:
         if not callable(draw):
             raise TypeError(f"draw: expected a callable draw(fig, **values), got {draw!r}")
         for name, c in controls.items():
-            if not isinstance(c, (Slider, Dropdown)):
-                raise TypeError(f"{name}: expected a Slider or Dropdown, got {type(c).__name__}")
+            if not isinstance(c, (Slider, Dropdown, Text)):
+                raise TypeError(f"{name}: expected a Slider or Dropdown (or Text), "
+                                f"got {type(c).__name__}")
         from matplotlib.figure import Figure
 
         use_house_style()
@@ -121,7 +139,10 @@ class Panel:
         style, layout = {"description_width": "initial"}, w.Layout(width="95%")
         made = {}
         for name, c in self.controls.items():
-            if isinstance(c, Dropdown):
+            if isinstance(c, Text):
+                made[name] = w.Text(value=c.value, description=c.label, continuous_update=False,
+                                    style=style, layout=layout)
+            elif isinstance(c, Dropdown):
                 made[name] = w.Dropdown(options=list(c.options), value=c.value,
                                         description=c.label, style=style, layout=layout)
             elif c.log:
@@ -162,7 +183,8 @@ def _in_kernel() -> bool:
 def interact(draw: Callable, height: float = 2.8, **controls) -> None:
     """Show ``draw``'s figure with the initial control values, plus live controls in a kernel.
 
-    draw: ``draw(fig, **values)``; controls: ``name=Slider(...)`` or ``name=Dropdown(...)``;
+    draw: ``draw(fig, **values)``; controls: ``name=Slider(...)``, ``name=Dropdown(...)`` or
+    ``name=Text(...)``;
     height: inches. The figure is displayed as an ordinary (static) figure; in a Jupyter kernel
     with ipywidgets the controls follow, and each change redraws that same figure in place. Without
     a kernel (a script) the figure is not shown; the summary line is printed either way.

@@ -63,11 +63,13 @@ def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.Pat
                             metadata: dict[str, str] | None = None) -> str:
     """Save ``tensors`` to ``path`` via a temporary file + ``os.replace``; return the file's
     sha256.  Raises ``TypeError`` when ``tensors`` is not a dict of str -> Tensor."""
-    if not isinstance(tensors, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
-    ):
-        raise TypeError("tensors must be a dict of str -> torch.Tensor, got "
+    if not isinstance(tensors, dict):
+        raise TypeError(f"tensors must be a dict of str -> torch.Tensor, got "
                         f"{type(tensors).__name__}")
+    bad = [f"{k!r}: {type(v).__name__}" for k, v in tensors.items()
+           if not (isinstance(k, str) and isinstance(v, torch.Tensor))]
+    if bad:
+        raise TypeError(f"tensors must be a dict of str -> torch.Tensor, got {bad[:3]}")
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
@@ -183,8 +185,7 @@ def read_pointer(out_dir: str | os.PathLike) -> dict:
     problems = []
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         problems.append(f"step must be an int >= 0, got {step!r}")
-    if (not isinstance(file, str) or Path(file).name != file or file in ("", ".", "..")
-            or not file.endswith(".safetensors")):
+    if not isinstance(file, str) or Path(file).name != file or not file.endswith(".safetensors"):
         problems.append(f"file must be a bare *.safetensors file name, got {file!r}")
     if not (isinstance(digest, str) and len(digest) == 64
             and all(c in "0123456789abcdef" for c in digest)):
