@@ -18,6 +18,8 @@ import pytest
 import torch
 
 from vlm_course.models import (
+    FusionConfig,
+    FusionEncoder,
     ResNet,
     ResNetConfig,
     TextConfig,
@@ -89,6 +91,29 @@ def clip_run(model, imgs, texts):
     return torch.cat([img, txt], dim=-1) * model.logit_scale.exp()
 
 
+def fusion_inputs():
+    g = torch.Generator().manual_seed(5)
+    mask = torch.ones(B, 7, dtype=torch.long)
+    for row, n in enumerate((7, 4, 2, 5)):
+        mask[row, n:] = 0
+    return torch.randn(B, 7, 16, generator=g), torch.randn(B, 10, 24, generator=g), mask
+
+
+def itm_build():
+    from models_oracles import tiny_clip_config
+
+    from vlm_course.models.itm import ITMConfig, ITMModel
+
+    return ITMModel(ITMConfig.for_clip(tiny_clip_config("vit"), freeze_towers=False, width=32))
+
+
+def itm_run(model, imgs, texts):
+    """The match logits (B, 2) and the VLM interface's unnormalised embeddings, times the logit
+    scale (so the towers' heads and ``logit_scale``, which only CLIP's side uses, get gradients)."""
+    tokens = model.tokenize(texts)
+    out = torch.cat([model(imgs, tokens), model.encode_image(imgs, normalize=False),
+                     model.encode_text(tokens, normalize=False)], dim=-1)
+    return out * model.logit_scale.exp()
 def mae_build():
     from vlm_course.models.mae import MAEConfig, MaskedAutoencoder
 
@@ -247,6 +272,14 @@ ENTRIES: dict[str, Entry] = {
         clip_build("resnet"), lambda: (images(64, 64)()[0], clip_inputs()[1]), 48,
         (lambda m: m.encode_image(torch.rand(2, 3, 32, 32)),
          r"expected \(B, 3, 64, 64\), got \(2, 3, 32, 32\)"), clip_run),
+    "FusionEncoder (ITM head)": Entry(
+        lambda: FusionEncoder(FusionConfig(image_dim=24, text_dim=16, width=32)), fusion_inputs,
+        2, (lambda m: m(*fusion_inputs()[:1], torch.rand(B, 10, 20)),
+            r"image_tokens: expected a float \(B, N >= 1, 24\) tensor, got .*\(4, 10, 20\)")),
+    "ITMModel (CLIP towers + fusion)": Entry(
+        itm_build, clip_inputs, 2 + 2 * 24,
+        (lambda m: m(torch.rand(2, 3, 48, 48), m.tokenize(["a", "b"])),
+         r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), itm_run),
     # chapter 10: logits (B, K) of a transfer method on a frozen CLIP; its own parameters only
     "VPT-deep on a frozen CLIP": Entry(transfer_build("VPT-deep"), images(32, 32), 3,
                                        transfer_bad()),

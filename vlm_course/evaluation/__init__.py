@@ -23,5 +23,8 @@ interface (``encode_image``, ``encode_text``, ``tokenize``, ``logit_scale``):
   features of every depth of a ViT for layer-wise probes;
 * :mod:`~vlm_course.evaluation.handcrafted` (HOG) and :mod:`~vlm_course.evaluation.paradigms` —
   chapter 01's one task solved by five paradigms, accuracy vs labels per class;
+* :mod:`~vlm_course.evaluation.winoground` — Winoground in miniature: caption pairs with the same
+  words in a different structure, for any image-text scorer (chapter 06);
+* :mod:`~vlm_course.evaluation.pointing` — the pointing game for region-word scores (chapter 06);
 * :mod:`~vlm_course.evaluation.checks` — shared argument checks.
 """

@@ -9,6 +9,9 @@ small config dataclass with a ``tiny()`` preset.  ``CLIP`` (chapter 04) composes
 
 from .attention import MultiHeadAttention, attention, attention_explicit
 from .clip import CLIP, CLIPConfig
+from .fusion import FusionBlock, FusionConfig, FusionEncoder
+from .grounding import RegionWordConfig, RegionWordHead
+from .itm import ITMConfig, ITMModel
 from .pooling import AttentionPool2d, GlobalAvgPool
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
 from .text_encoder import TextConfig, TextEncoder, causal_mask
@@ -17,6 +20,13 @@ from .transformer import QuickGELU, ResidualAttentionBlock, Transformer, make_ac
 from .vit import VisionTransformer, ViTConfig, patchify, unpatchify
 
 __all__ = [
+    "FusionBlock",
+    "FusionConfig",
+    "FusionEncoder",
+    "ITMConfig",
+    "ITMModel",
+    "RegionWordConfig",
+    "RegionWordHead",
     "attention",
     "attention_explicit",
     "MultiHeadAttention",

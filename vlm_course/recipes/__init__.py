@@ -29,6 +29,7 @@ __all__ = ["RECIPES", "RecipePreset", "get"]
 RECIPES: dict[str, str] = {
     "clip": "vlm_course.recipes.clip",
     "simclr": "vlm_course.recipes.simclr",
+    "itm": "vlm_course.recipes.itm",
     "mae": "vlm_course.recipes.mae",
     "multimodal": "vlm_course.recipes.multimodal",
     "supervised": "vlm_course.recipes.supervised",
