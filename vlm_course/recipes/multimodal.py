@@ -46,13 +46,13 @@ def _tiny() -> RecipePreset:
     return RecipePreset(
         model=MultimodalConfig.tiny(vocab),
         world=world,
-        train=TrainConfig(steps=500, batch_size=64, lr=2e-3, weight_decay=0.05,
+        train=TrainConfig(steps=2000, batch_size=64, lr=2e-3, weight_decay=0.05,
                           warmup_steps=50, checkpoint_every=100),
         options={"text_probability": 0.4, "hide_image": 0.1, "max_image_ratio": 0.5})
 
 
 #: Chapter 05's multimodal transformer: 48-pixel one-object scenes (the shipped CLIP's canvas),
-#: 16-pixel patches (one per grid cell), 500 steps of 64 pairs (``multimodal_tiny_shapeworld``
+#: 16-pixel patches (one per grid cell), 2000 steps of 64 pairs (``multimodal_tiny_shapeworld``
 #: was trained with these numbers).
 PRESETS: dict[str, Callable[[], RecipePreset]] = {"tiny": _tiny}
 
