@@ -7,7 +7,8 @@ vocabulary: a word it never saw, or a misspelt one, still becomes pixels close t
 :class:`TextRasteriser` draws white text on a black canvas with the DejaVu Sans font that ships
 inside matplotlib (offline, no system fonts), through Pillow's FreeType binding with its basic
 layout engine (no shaping library), so the same text always gives the same pixels.  Words are
-wrapped greedily onto lines of ``font_size + 1`` pixels; what does not fit on the canvas (a very
+wrapped greedily onto lines of ``font_size + 1`` pixels (from the top edge, a 1-pixel margin
+left and right); what does not fit on the canvas (a very
 long caption, a word wider than a line) is cut, as CLIPPO cuts text that overflows its image.
 Rendered captions are cached (least recently used first out), so a training run renders each
 distinct caption once.
@@ -51,7 +52,7 @@ class TextRasteriser:
     """Render captions to ``size`` x ``size`` (or ``(H, W)``) images (see the module docstring).
 
     size: the canvas, an int (square) or ``(H, W)``; ``font_size``: the font's size in pixels
-    (8 fits five lines of about 11 letters on a 48-pixel canvas); ``font``: a font file name
+    (7 fits six lines of about 12 letters on a 48-pixel canvas); ``font``: a font file name
     among matplotlib's (:func:`bundled_font`) or a path; ``cache_size``: how many rendered
     captions to keep (0 disables the cache).
 
@@ -59,7 +60,7 @@ class TextRasteriser:
     at least 4), a negative ``cache_size``; FileNotFoundError for a missing ``font``.
     """
 
-    def __init__(self, size: int | tuple[int, int] = 48, font_size: int = 8,
+    def __init__(self, size: int | tuple[int, int] = 48, font_size: int = 7,
                  font: str = "DejaVuSans.ttf", cache_size: int = 16384) -> None:
         from PIL import ImageFont
 
@@ -102,7 +103,7 @@ class TextRasteriser:
     @property
     def max_lines(self) -> int:
         """How many lines the canvas holds."""
-        return max((self.H - self.margin) // self.line_height, 1)
+        return max((self.H + 1) // self.line_height, 1)   # the last line needs no gap below
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` renders whole: every line within the canvas's width and height."""
@@ -130,7 +131,7 @@ class TextRasteriser:
         canvas = Image.new("L", (self.W, self.H), 0)
         draw = ImageDraw.Draw(canvas)
         for row, line in enumerate(self.lines(text)[:self.max_lines]):
-            draw.text((self.margin, self.margin + row * self.line_height), line, fill=255,
+            draw.text((self.margin, row * self.line_height), line, fill=255,
                       font=self.font)
         pixels = np.asarray(canvas, dtype=np.uint8).copy()
         pixels.setflags(write=False)
