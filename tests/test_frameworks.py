@@ -10,8 +10,7 @@ from vlm_course.models.one_tower import OneTower, OneTowerConfig
 from vlm_course.models.text_encoder import TextConfig
 from vlm_course.models.vit import ViTConfig
 from vlm_course.recipes import clip as clip_recipe
-from vlm_course.recipes import get
-from vlm_course.recipes import two_leg
+from vlm_course.recipes import get, two_leg
 from vlm_course.recipes.frameworks import FRAMEWORKS
 from vlm_course.text.typos import misspell
 from vlm_course.training.loop import TrainConfig

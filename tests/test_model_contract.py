@@ -115,6 +115,13 @@ def itm_run(model, imgs, texts):
     return out * model.logit_scale.exp()
 
 
+def one_tower_build():
+    from vlm_course.models.one_tower import OneTower, OneTowerConfig
+
+    return OneTower(OneTowerConfig(vision=ViTConfig(image_size=32, patch_size=8, width=32,
+                                                    layers=2, heads=4, output_dim=24)))
+
+
 def vit_bad(h, w):
     return (lambda m: m(torch.rand(2, 3, h + 8, w)),
             rf"images must have shape \(B, 3, {h}, {w}\).*got \(2, 3, {h + 8}, {w}\)")
@@ -169,6 +176,10 @@ ENTRIES: dict[str, Entry] = {
         itm_build, clip_inputs, 2 + 2 * 24,
         (lambda m: m(torch.rand(2, 3, 48, 48), m.tokenize(["a", "b"])),
          r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), itm_run),
+    "OneTower (CLIPPO: rendered text, one shared ViT)": Entry(
+        one_tower_build, clip_inputs, 2 * 24,
+        (lambda m: m.encode_image(torch.rand(2, 3, 48, 48)),
+         r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), clip_run),
 }
 
 

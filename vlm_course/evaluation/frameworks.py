@@ -23,7 +23,7 @@ import torch
 
 from .checks import check_positive_int
 
-__all__ = ["framework_report", "zeroshot_misspelt"]
+__all__ = ["framework_report", "index_captions", "score_captions", "zeroshot_misspelt"]
 
 
 def _world(world):
@@ -61,18 +61,54 @@ def zeroshot_misspelt(model, world, n: int = 500, *, split: str = "test",
     batch = type(world)(cfg).batch(split, range(n), masks=False)
     emb = encode_images(model, batch.images)                           # (n, D)
     out: dict = {"clean": {}}
+    def accuracy(classnames: list[str], templates: list[str], y: torch.Tensor) -> float:
+        logits = zeroshot_logits(emb, build_classifier(model, classnames, templates))
+        return float((logits.argmax(dim=1) == y).float().mean())
+
     for task in ("colour", "shape"):
         names, templates = shapeworld_prompts(cfg, task)
         y = batch.labels[task]
-
-        def accuracy(classnames: list[str]) -> float:
-            logits = zeroshot_logits(emb, build_classifier(model, classnames, templates))
-            return float((logits.argmax(dim=1) == y).float().mean())
-
-        out["clean"][task] = accuracy(names)
-        out[task] = {k: accuracy([misspell(c, k) for c in names]) for k in kinds}
+        out["clean"][task] = accuracy(names, templates, y)
+        out[task] = {k: accuracy([misspell(c, k) for c in names], templates, y) for k in kinds}
         out[task]["mean"] = sum(out[task][k] for k in kinds) / len(kinds)
     return out
+
+
+@torch.no_grad()
+def index_captions(model, captions: Sequence[str], *, fused: bool = False):
+    """What ranking ``captions`` needs once, before any image: a two-tower or one-tower model's
+    ``(M, D)`` unit caption embeddings; with ``fused=True`` (a two-leg
+    :class:`~vlm_course.models.itm.ITMModel`) its text tower's token features ``(M, L, Dt)`` and
+    mask ``(M, L)``, since the fusion encoder itself must see every (image, caption) pair.
+
+    Raises TypeError for a str instead of a list, or ``fused=True`` without a fusion encoder.
+    """
+    if isinstance(captions, str):
+        raise TypeError("captions: expected a list of str, got a str")
+    if fused and not callable(getattr(model, "fuse", None)):
+        raise TypeError(f"model: fused=True needs a model with a fusion encoder (fuse), got "
+                        f"{type(model).__name__}")
+    tokens = model.tokenize(list(captions))
+    return model.text_tokens(tokens) if fused else model.encode_text(tokens)
+
+
+@torch.no_grad()
+def score_captions(model, image: torch.Tensor, index, *, fused: bool = False) -> torch.Tensor:
+    """``(M,)`` scores of the indexed captions for one image ``(1, 3, H, W)``: cosine (dot
+    product of unit embeddings), or with ``fused=True`` the fusion encoder's match logit of each
+    of the M pairs as log-odds (one fusion pass per caption).
+
+    Raises ValueError unless ``image`` is one ``(1, 3, H, W)`` image.
+    """
+    if not torch.is_tensor(image) or image.dim() != 4 or image.shape[0] != 1:
+        got = tuple(image.shape) if torch.is_tensor(image) else type(image).__name__
+        raise ValueError(f"image: expected one (1, 3, H, W) image, got {got}")
+    if not fused:
+        return (model.encode_image(image) @ index.T)[0]
+    words, mask = index
+    tokens = model.image_tokens(image).expand(words.shape[0], -1, -1)   # (M, N, Di), no copy
+    logits = model.fuse(tokens, words, mask)                             # (M, 2)
+    return logits[:, 1] - logits[:, 0]              # match vs no match: the log-odds of a match
 
 
 @torch.no_grad()

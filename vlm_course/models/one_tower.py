@@ -53,7 +53,8 @@ class OneTowerConfig:
     @classmethod
     def tiny(cls, **vision) -> OneTowerConfig:
         """Chapter 04's tiny CLIP image tower (48x48, patch 8, width 64 x 2 layers, 64-d output),
-        now also reading captions in 7-pixel DejaVu Sans (six lines on the canvas).  ``vision`` overrides ViT fields."""
+        now also reading captions in 7-pixel DejaVu Sans (six lines on the canvas).  ``vision``
+        overrides ViT fields."""
         return cls(vision=ViTConfig(**{"image_size": 48, "patch_size": 8, "width": 64,
                                        "layers": 2, "heads": 4, "output_dim": 64, **vision}))
 
