@@ -27,8 +27,8 @@ def framework_world():
 
 
 def framework_train():
-    """The shared budget: 400 steps of 64 pairs, AdamW lr 2e-3 (50 warm-up steps), seed 0."""
+    """The shared budget: 250 steps of 64 pairs, AdamW lr 2e-3 (25 warm-up steps), seed 0."""
     from vlm_course.training.loop import TrainConfig
 
-    return TrainConfig(steps=400, batch_size=64, lr=2e-3, weight_decay=0.1, warmup_steps=50,
+    return TrainConfig(steps=250, batch_size=64, lr=2e-3, weight_decay=0.1, warmup_steps=25,
                        checkpoint_every=50)
