@@ -10,7 +10,6 @@ loop (:func:`vlm_course.training.loop.train`):
   (:func:`~vlm_course.training.distributed.distributed_clip_loss`, which is ``clip_loss`` in one
   process); :func:`after_step` clamps the log-space ``logit_scale`` to ``<= log(100)``;
 * :data:`PRESETS` ``tiny`` / ``tiny_resnet`` / ``small`` — model, world and training recipe;
-  ``frameworks`` — the two-tower of chapter 07's comparison (:mod:`vlm_course.recipes.frameworks`);
 * :func:`evaluate` — zero-shot accuracy and retrieval for a shipped checkpoint's card,
   :func:`in_batch_metrics` — the quick in-batch loss / top-1 of a run.
 """
@@ -55,21 +54,10 @@ PRESETS: dict[str, Callable[[], RecipePreset]] = {
     "tiny_resnet": _preset(CLIPConfig.tiny_resnet, WorldConfig(canvas=64, max_objects=2),
                            TrainConfig(steps=1500, batch_size=128, lr=1e-3, warmup_steps=100,
                                        checkpoint_every=100)),
-    # chapter 07's comparison protocol (vlm_course.recipes.frameworks), shared with the two-leg
-    # and one-tower presets; built lazily there, so this entry calls it when the preset is asked
-    "frameworks": lambda: _frameworks_preset(),
     "small": _preset(CLIPConfig.small, WorldConfig(canvas=64),
                      TrainConfig(steps=20000, batch_size=1024, lr=1e-3, warmup_steps=1000,
                                  checkpoint_every=1000)),
 }
-
-
-def _frameworks_preset() -> RecipePreset:
-    from vlm_course.recipes.frameworks import framework_train, framework_world
-
-    world = framework_world()
-    return RecipePreset(model=CLIPConfig.tiny(shapeworld_vocab(world)), world=world,
-                        train=framework_train())
 
 
 def build_model(preset: RecipePreset) -> CLIP:
