@@ -1,24 +1,25 @@
 """Chapter 07's comparison: two-tower, two-leg and one-tower models trained on the same data.
 
-Run:  OMP_NUM_THREADS=1 python bench/frameworks.py [--rounds 5] [--captions 1000] [--quick]
+Run:  OMP_NUM_THREADS=1 python bench/frameworks.py [--rounds 5] [--captions 1000]
 
 The three models are the shipped checkpoints ``frameworks_two_tower``, ``frameworks_two_leg`` and
 ``frameworks_one_tower``, trained by the course CLI with the one protocol of
 :mod:`vlm_course.recipes.frameworks` (same ShapeWorld scenes in the same order, same caption per
-scene, same step budget, batch, schedule and seed; commands in their cards).  Measured here, in
-one run:
+scene, same step budget, batch, schedule and seed) and shipped by :func:`vlm_course.pretrained.ship`
+(commands in their cards; see :data:`SHIP`).  The table's columns:
 
-* ``parameters``;
-* training throughput, pairs per CPU-second and per wall-second: one full step of each recipe
-  (batch source + forward + backward + AdamW) on fresh models, the three interleaved for
-  ``--rounds`` rounds after a warm-up, medians (side by side, so the machine's load hits all);
-* the quality columns of :func:`vlm_course.evaluation.frameworks.framework_report`: zero-shot
-  colour / shape accuracy, the same with misspelt class names, retrieval R@1 both ways and
-  Winoground in miniature (binding / relation / count group accuracy); the two-leg model is
-  scored by its fusion encoder's match probability (and, for reference, by its towers' cosine);
-* the cost of ranking ``--captions`` captions for one image: two-tower and one-tower encode the
-  captions once (an index) and rank by a dot product; the two-leg model's fusion encoder must
-  run on every (image, caption) pair.
+* ``parameters`` of each loaded model;
+* training throughput, pairs per CPU-second (and per wall-second in the JSON): one full step of
+  each recipe (batch source + forward + backward + AdamW) on fresh models, the three interleaved
+  for ``--rounds`` rounds after a warm-up, medians — measured side by side here;
+* the quality columns of :func:`vlm_course.evaluation.frameworks.framework_report`, measured when
+  each checkpoint was shipped (the card's ``evaluation``; the same report, the same scenes for
+  all three; the notebook re-measures part of it live): zero-shot colour / shape accuracy, the
+  same with misspelt class names, retrieval R@1 both ways and Winoground in miniature (group
+  accuracy); the two-leg model is scored by its fusion encoder's match probability;
+* the cost of ranking ``--captions`` captions for one image, measured here: two-tower and
+  one-tower encode the captions once (an index) and rank by a dot product; the two-leg model's
+  fusion encoder must run on every (image, caption) pair.
 
 Results: bench/results/frameworks.json and frameworks.md.  Speed is measured here, never asserted
 in a test.
@@ -38,8 +39,8 @@ import torch
 
 from vlm_course import pretrained
 from vlm_course.cli import preset_of
-from vlm_course.evaluation.frameworks import framework_report, index_captions, score_captions
-from vlm_course.evaluation.winoground import KINDS, clip_scorer, evaluate_winoground
+from vlm_course.evaluation.frameworks import index_captions, score_captions
+from vlm_course.evaluation.winoground import KINDS
 from vlm_course.recipes.frameworks import FRAMEWORKS
 from vlm_course.world import ShapeWorld, WorldConfig
 
@@ -101,16 +102,35 @@ def ranking_cost(models: dict, world: ShapeWorld, n_captions: int, repeats: int 
     return out
 
 
+#: How the three checkpoints were shipped (after training each with
+#: ``python -m vlm_course.cli RECIPE --preset tiny --out runs/frameworks_NAME``).
+SHIP = {"n_zeroshot": 300, "n_retrieval": 300, "n_winoground": 60}
+
+
+def ship_all(run_root: str) -> None:
+    """Ship the three runs under ``run_root`` (``run_root/<framework>``, e.g. ``two_tower``)."""
+    for name, (recipe, preset) in FRAMEWORKS.items():
+        folder = name.replace("-", "_")
+        command = (f"python -m vlm_course.cli {recipe} --preset {preset} --out runs/{folder}; "
+                   f"python bench/frameworks.py --ship runs")
+        card = pretrained.ship(f"{run_root}/{folder}", checkpoint_name(name), command=command,
+                               description=f"Chapter 07's {name} model, trained on the shared "
+                               "framework-comparison protocol (vlm_course.recipes.frameworks) "
+                               "from scratch on a shared 2-core CPU.", **SHIP)
+        print(name, json.dumps(card["evaluation"]["zeroshot"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--captions", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="small evaluation sets (a smoke run)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ship", metavar="RUN_ROOT",
+                        help="first ship the three runs found under RUN_ROOT/<framework>")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    n = dict(n_zeroshot=100, n_retrieval=100, n_winoground=20) if args.quick else \
-        dict(n_zeroshot=500, n_retrieval=500, n_winoground=100)
+    if args.ship:
+        ship_all(args.ship)
 
     models, cards = {}, {}
     for name in FRAMEWORKS:
@@ -118,17 +138,11 @@ def main() -> None:
         cards[name] = pretrained.card(checkpoint_name(name))
     world = ShapeWorld(WorldConfig.from_dict(cards["two-tower"]["world_config"]))
     speed = throughput(args.rounds)
-    reports = {}
-    for name, model in models.items():
-        scorer = model.match_probability if name == "two-leg" else None
-        reports[name] = framework_report(model, world, scorer=scorer, **n)
-    reports["two-leg"]["winoground_towers"] = evaluate_winoground(
-        clip_scorer(models["two-leg"]), world, KINDS, n["n_winoground"], 0)
     ranking = ranking_cost(models, world, args.captions)
 
     rows = []
     for name, model in models.items():
-        r, card = reports[name], cards[name]
+        r, card = cards[name]["evaluation"], cards[name]
         rows.append({
             "framework": name, "checkpoint": checkpoint_name(name),
             "parameters": sum(p.numel() for p in model.parameters()),
@@ -139,17 +153,17 @@ def main() -> None:
             "misspelt_shape": r["misspelt"]["shape"]["mean"],
             "i2t_R@1": r["retrieval"]["i2t_R@1"], "t2i_R@1": r["retrieval"]["t2i_R@1"],
             **{f"{k}_group": r["winoground"][k]["group"] for k in KINDS},
-            **{f"rank_{args.captions}_{k}": v for k, v in ranking[name].items()},
+            **{f"rank_{k}": v for k, v in ranking[name].items()},
         })
-    result = {"rows": rows, "reports": reports, "ranking": ranking, "args": vars(args),
+    result = {"rows": rows, "ranking_captions": args.captions, "ship": SHIP,
+              "protocol": cards["two-tower"]["evaluation"]["protocol"], "args": vars(args),
               "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                           "torch": torch.__version__, "threads": args.threads}}
     RESULTS.mkdir(exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    (RESULTS / f"frameworks{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "frameworks.json").write_text(json.dumps(result, indent=2) + "\n")
     header = ["framework", "params", "pairs/CPU-s", "colour", "shape", "colour (typo)",
               "shape (typo)", "i2t R@1", "t2i R@1", "binding", "relation", "count",
-              f"rank {args.captions}: index s", "per image s"]
+              f"index {args.captions} captions (CPU s)", "rank them for 1 image (CPU s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["framework"], f"{row['parameters']:,}", f"{row['train_pairs_per_cpu_s']:.0f}",
@@ -157,20 +171,17 @@ def main() -> None:
                                              "misspelt_colour", "misspelt_shape", "i2t_R@1",
                                              "t2i_R@1", "binding_group", "relation_group",
                                              "count_group")),
-                 f"{row[f'rank_{args.captions}_index_cpu_s']:.3f}",
-                 f"{row[f'rank_{args.captions}_query_cpu_s']:.4f}"]
+                 f"{row['rank_index_cpu_s']:.3f}", f"{row['rank_query_cpu_s']:.4f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    tw = reports["two-leg"]["winoground_towers"]
-    note = ("Winoground columns: group accuracy (chance 1/6); the two-leg row is scored by its "
-            "fusion encoder's match probability (its towers' cosine: "
-            + ", ".join(f"{k} {tw[k]['group']:.3f}" for k in KINDS) + "). Typo columns: mean "
-            "zero-shot accuracy over three one-letter typos of every class name. Ranking: CPU "
-            "seconds to encode the captions once (index) and to rank them for one image.")
     md = (f"# Chapter 07: the three frameworks compared\n\n"
-          f"`OMP_NUM_THREADS=1 python bench/frameworks.py{' --quick' if args.quick else ''}` "
-          f"({n}; {args.rounds} interleaved training-step rounds; 1 thread)\n\n{table}\n\n{note}\n")
-    (RESULTS / f"frameworks{suffix}.md").write_text(md)
+          f"`OMP_NUM_THREADS=1 python bench/frameworks.py` ({args.rounds} interleaved "
+          f"training-step rounds, 1 thread; quality columns from the cards, shipped with "
+          f"`--ship` = framework_report({SHIP}))\n\n" + "\n".join(lines) + "\n\n"
+          "Winoground columns: group accuracy (chance 1/6); the two-leg row is scored by its "
+          "fusion encoder's match probability. Typo columns: mean zero-shot accuracy over three "
+          "one-letter typos of every class name (chance 1/8). Training: "
+          f"{rows[0]['steps']} steps of {rows[0]['batch_size']} pairs each, same data and seed.\n")
+    (RESULTS / "frameworks.md").write_text(md)
     print(md)
 
 

@@ -160,8 +160,14 @@ def step(model, batch: dict) -> tuple[torch.Tensor, dict]:
 
 def evaluate(model, world, **kwargs) -> dict:
     """The card's numbers: :func:`vlm_course.evaluation.frameworks.framework_report`, with the
-    fusion encoder's match probability scoring Winoground in miniature."""
+    fusion encoder's match probability scoring Winoground in miniature, plus
+    ``winoground_towers``: the same items scored by the towers' cosine alone."""
     from vlm_course.evaluation.frameworks import framework_report
+    from vlm_course.evaluation.winoground import KINDS, clip_scorer, evaluate_winoground
 
     bare = unwrap(model)
-    return framework_report(bare, world, scorer=bare.match_probability, **kwargs)
+    report = framework_report(bare, world, scorer=bare.match_probability, **kwargs)
+    n, seed = kwargs.get("n_winoground", 100), kwargs.get("seed", 0)
+    world = world if hasattr(world, "compose") else ShapeWorld(world)
+    report["winoground_towers"] = evaluate_winoground(clip_scorer(bare), world, KINDS, n, seed)
+    return report
