@@ -90,6 +90,8 @@ def ranking_cost(models: dict, world: ShapeWorld, n_captions: int, repeats: int 
     out = {}
     for name, model in models.items():
         fused = name == "two-leg"          # every pair through the fusion encoder
+        score_captions(model, image, index_captions(model, captions[:8], fused=fused),
+                       fused=fused)       # warm-up (first calls allocate)
         cpu = time.process_time()
         index = index_captions(model, captions, fused=fused)
         index_s = time.process_time() - cpu
