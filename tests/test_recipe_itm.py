@@ -113,12 +113,31 @@ def test_training_moves_only_the_fusion_encoder_and_lowers_the_loss(world):
     assert any(not torch.equal(v, fusion_before[k]) for k, v in model.fusion.state_dict().items())
 
 
+def test_random_warm_up_then_hard_negatives(world):
+    """Before ``random_steps`` a hard-negative source yields exactly the random source's batches
+    (so the two presets share their first steps); from then on only ``negatives`` differs."""
+    tokenize = tiny_itm(world).tokenize
+    hard = itm_recipe.ITMBatches(world, tokenize, 8, negatives="hard", random_steps=2)
+    rand = itm_recipe.ITMBatches(world, tokenize, 8, negatives="random")
+    for s, expected in ((0, "random"), (1, "random"), (2, "hard"), (5, "hard")):
+        a, b = hard(s), rand(s)
+        assert a["negatives"] == expected, s
+        assert a.keys() == b.keys() and a["seed"] == b["seed"] and a["n_pairs"] == b["n_pairs"]
+        assert torch.equal(a["images"], b["images"]) and torch.equal(a["positives"],
+                                                                     b["positives"])
+        for k in a["tokens"]:
+            assert torch.equal(a["tokens"][k], b["tokens"][k]), (s, k)
+
+
 def test_presets_start_from_the_shipped_clip():
     from vlm_course import pretrained
 
     preset = itm_recipe.PRESETS["tiny"]()
-    assert preset.options == {"negatives": "hard", "swaps": True}
-    assert itm_recipe.PRESETS["tiny_random"]().options["negatives"] == "random"
+    assert preset.options == {"negatives": "hard", "swaps": True,
+                              "random_steps": itm_recipe.RANDOM_STEPS}
+    assert itm_recipe.PRESETS["tiny_random"]().options == {"negatives": "random", "swaps": True,
+                                                           "random_steps": 0}
+    assert preset.train == itm_recipe.PRESETS["tiny_random"]().train
     assert preset.world.min_objects == preset.world.max_objects == 2
     assert preset.world.canvas == preset.model.clip.image_size
     torch.manual_seed(0)
@@ -144,6 +163,8 @@ def test_evaluate_reports_winoground_for_itm_and_its_clip(world):
     ({"world": "w"}, TypeError, "world"), ({"tokenize": None}, TypeError, "tokenize"),
     ({"batch_size": 1}, ValueError, "batch_size"), ({"negatives": "easy"}, ValueError,
                                                      "negatives"),
+    ({"random_steps": -1}, ValueError, "random_steps"),
+    ({"random_steps": 2.0}, ValueError, "random_steps"),
 ])
 def test_batch_source_errors(world, kwargs, error, name):
     args = {"world": world, "tokenize": tiny_itm(world).tokenize, "batch_size": 8, **kwargs}

@@ -13,9 +13,15 @@ matching into the one training loop (:func:`vlm_course.training.loop.train`):
   it is false of, drawn by :func:`~vlm_course.objectives.alignment.sample_hard_negatives` from the
   towers' contrastive similarity (``negatives="hard"``) or uniformly (``"random"``); the ITM loss
   over the B positives and up to 2B negatives;
-* :data:`PRESETS` ``tiny`` (hard negatives) and ``tiny_random`` (random negatives): the same model,
-  data and schedule; both start from ``clip_tiny_shapeworld`` with its towers frozen and train on
-  its world with two objects in every scene;
+* :data:`PRESETS` ``tiny`` (hard negatives after :data:`RANDOM_STEPS` steps of random ones) and
+  ``tiny_random`` (random negatives throughout): the same model, data and schedule; both start from
+  ``clip_tiny_shapeworld`` with its towers frozen and train on its world with two objects in every
+  scene.  The warm-up is needed: a fresh fusion encoder shown only hard negatives (most of them
+  its own caption with two words swapped) cannot tell a match from anything and settles on
+  "no match" for every pair (loss ~0.60, accuracy ~2/3 for 200 steps in the course's run); after
+  a few hundred random negatives it can, and the hard ones then teach the fine distinctions.  The
+  first ``RANDOM_STEPS`` steps of the two presets are the same computation (same batches, same
+  draws);
 * :func:`evaluate` — Winoground in miniature (:mod:`vlm_course.evaluation.winoground`) for the card.
 """
 
@@ -36,15 +42,17 @@ from vlm_course.world import ShapeWorld, WorldConfig
 from vlm_course.world.grounding import caption_truth
 from vlm_course.world.perturb import swap_words
 
-__all__ = ["PRESETS", "NEGATIVES", "ITMBatches", "batches", "build_model", "evaluate",
-           "model_from_config", "step"]
+__all__ = ["PRESETS", "NEGATIVES", "RANDOM_STEPS", "ITMBatches", "batches", "build_model",
+           "evaluate", "model_from_config", "step"]
 
 NEGATIVES = ("hard", "random")
+#: Steps of random negatives before the ``tiny`` preset switches to hard ones.
+RANDOM_STEPS = 200
 #: The shipped CLIP whose towers the ITM presets start from.
 TOWERS = "clip_tiny_shapeworld"
 
 
-def _preset(negatives: str) -> Callable[[], RecipePreset]:
+def _preset(negatives: str, random_steps: int) -> Callable[[], RecipePreset]:
     def make() -> RecipePreset:
         from vlm_course import pretrained  # the towers are a shipped checkpoint (lazy import)
 
@@ -52,16 +60,18 @@ def _preset(negatives: str) -> Callable[[], RecipePreset]:
         model = ITMConfig.for_clip(CLIPConfig.from_dict(card["model_config"]))
         # the towers' world, with two objects in every scene (every image can be mis-bound)
         world = WorldConfig.from_dict(card["world_config"]).replace(min_objects=2, max_objects=2)
-        train = TrainConfig(steps=2000, batch_size=64, lr=1e-3, weight_decay=0.01,
+        train = TrainConfig(steps=1000, batch_size=64, lr=1e-3, weight_decay=0.01,
                             warmup_steps=50, checkpoint_every=100)
         return RecipePreset(model=model, world=world, train=train,
-                            options={"negatives": negatives, "swaps": True})
+                            options={"negatives": negatives, "swaps": True,
+                                     "random_steps": random_steps})
     return make
 
 
-#: ``tiny``: hard negatives (ALBEF); ``tiny_random``: uniform negatives from the same pool.
-PRESETS: dict[str, Callable[[], RecipePreset]] = {"tiny": _preset("hard"),
-                                                  "tiny_random": _preset("random")}
+#: ``tiny``: hard negatives (ALBEF) after ``RANDOM_STEPS`` random ones; ``tiny_random``: uniform
+#: negatives from the same pool throughout.
+PRESETS: dict[str, Callable[[], RecipePreset]] = {"tiny": _preset("hard", RANDOM_STEPS),
+                                                  "tiny_random": _preset("random", 0)}
 
 
 def model_from_config(model_config: dict) -> ITMModel:
@@ -83,15 +93,16 @@ class ITMBatches:
     """``source(step, rank, world_size) -> dict`` with ``images`` (b, 3, H, W), ``tokens`` of the
     candidate captions (C >= b; the first b are the scenes' own captions), ``positives`` (b, C)
     bool (caption c is true of image i), ``n_pairs`` = b, ``negatives`` and a per-step ``seed``
-    for the sampler.  Deterministic in its arguments.
+    for the sampler.  Deterministic in its arguments.  Steps before ``random_steps`` use random
+    negatives whatever ``negatives`` says (a warm-up; the batch is otherwise unchanged).
 
     Raises TypeError for a non-world or a non-callable ``tokenize``, ValueError for
-    ``batch_size < 2`` or an unknown ``negatives``.
+    ``batch_size < 2``, an unknown ``negatives`` or ``random_steps`` that is not an int >= 0.
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, tokenize: Callable, batch_size: int, *,
                  negatives: str = "hard", swaps: bool = True, seed: int = 0,
-                 split: str = "train") -> None:
+                 split: str = "train", random_steps: int = 0) -> None:
         if isinstance(world, WorldConfig):
             world = ShapeWorld(world)
         if not isinstance(world, ShapeWorld):
@@ -104,6 +115,9 @@ class ITMBatches:
                              f"got {batch_size!r}")
         if negatives not in NEGATIVES:
             raise ValueError(f"negatives: expected one of {NEGATIVES}, got {negatives!r}")
+        if isinstance(random_steps, bool) or not isinstance(random_steps, int) or random_steps < 0:
+            raise ValueError(f"random_steps: expected an int >= 0, got {random_steps!r}")
+        self.random_steps = random_steps
         self.world, self.tokenize, self.batch_size = world, tokenize, batch_size
         self.negatives, self.swaps, self.seed, self.split = negatives, bool(swaps), seed, split
 
@@ -129,15 +143,19 @@ class ITMBatches:
 
     def __call__(self, step: int, rank: int = 0, world_size: int = 1) -> dict:
         indices = scene_indices(step, self.batch_size, rank, world_size)
-        return self.at(indices, sampler_seed=(self.seed * 1_000_003 + step) * 4096 + rank)
+        batch = self.at(indices, sampler_seed=(self.seed * 1_000_003 + step) * 4096 + rank)
+        if step < self.random_steps:
+            batch["negatives"] = "random"
+        return batch
 
 
 def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *,
-            negatives: str = "hard", swaps: bool = True, split: str = "train") -> ITMBatches:
+            negatives: str = "hard", swaps: bool = True, split: str = "train",
+            random_steps: int = 0) -> ITMBatches:
     """The batch source of a run: ``config.batch_size`` scenes per step, captions keyed by
-    ``config.seed``, tokenized by ``model.tokenize``."""
+    ``config.seed``, tokenized by ``model.tokenize``, random negatives before ``random_steps``."""
     return ITMBatches(world, unwrap(model).tokenize, config.batch_size, negatives=negatives,
-                      swaps=swaps, seed=config.seed, split=split)
+                      swaps=swaps, seed=config.seed, split=split, random_steps=random_steps)
 
 
 def step(model, batch: dict) -> tuple[torch.Tensor, dict]:
