@@ -14,8 +14,10 @@ Masked language modelling (ALBEF's third loss) is chapter 05's and is not part o
   (:func:`vlm_course.world.perturb.swap_words`, as chapter 06's ITM recipe) and the truth of
   every candidate for every image (:func:`vlm_course.world.grounding.caption_truth`);
 * :func:`step` — ``clip_loss`` over the B pairs + ``itm_loss`` over the B pairs and up to 2B hard
-  negatives; metrics ``contrastive``, ``itm``, ``itm_accuracy``, ``logit_scale``;
-* :data:`PRESETS` ``tiny`` — the comparison protocol (:mod:`vlm_course.recipes.frameworks`);
+  negatives (random ones during a warm-up); metrics ``contrastive``, ``itm``, ``itm_accuracy``,
+  ``logit_scale``;
+* :data:`PRESETS` ``tiny`` — the comparison protocol (:mod:`vlm_course.recipes.frameworks`), the
+  first third of the steps with random ITM negatives (chapter 06's warm-up);
 * :func:`evaluate` — :func:`vlm_course.evaluation.frameworks.framework_report` with the fusion
   encoder's match probability as the Winoground scorer.
 
@@ -51,8 +53,9 @@ __all__ = ["PRESETS", "TwoLegBatches", "after_step", "batches", "build_model", "
 def _tiny() -> RecipePreset:
     world = framework_world()
     model = ITMConfig.for_clip(CLIPConfig.tiny(shapeworld_vocab(world)), freeze_towers=False)
-    return RecipePreset(model=model, world=world, train=framework_train(),
-                        options={"swaps": True})
+    train = framework_train()
+    return RecipePreset(model=model, world=world, train=train,
+                        options={"swaps": True, "random_steps": train.steps // 3})
 
 
 #: ``tiny``: the comparison protocol of chapter 07 (towers and fusion from scratch).
@@ -72,14 +75,17 @@ def model_from_config(model_config: dict) -> ITMModel:
 class TwoLegBatches:
     """``source(step, rank, world_size) -> dict``: ``images`` (B, 3, H, W), ``tokens`` of C >= B
     candidate captions (the first B are the scenes' own, as chapter 04's CLIP batches),
-    ``positives`` (B, C) bool, ``n_pairs`` = B and a per-step sampler ``seed``.
+    ``positives`` (B, C) bool, ``n_pairs`` = B, a per-step sampler ``seed`` and ``negatives``:
+    ``"random"`` before step ``random_steps`` (a warm-up: chapter 06 found that a fresh ITM head
+    shown only hard negatives stays at "no match"), ``"hard"`` from then on.
 
     Raises TypeError for a non-world or a non-callable ``tokenize``; ValueError for
-    ``batch_size < 2``.
+    ``batch_size < 2`` or ``random_steps`` that is not an int >= 0.
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, tokenize: Callable, batch_size: int, *,
-                 swaps: bool = True, seed: int = 0, split: str = "train") -> None:
+                 swaps: bool = True, seed: int = 0, split: str = "train",
+                 random_steps: int = 0) -> None:
         if isinstance(world, WorldConfig):
             world = ShapeWorld(world)
         if not isinstance(world, ShapeWorld):
@@ -91,7 +97,10 @@ class TwoLegBatches:
             raise ValueError(f"batch_size: expected an int >= 2 (negatives come from the batch), "
                              f"got {batch_size!r}")
         self.world, self.tokenize, self.batch_size = world, tokenize, batch_size
+        if isinstance(random_steps, bool) or not isinstance(random_steps, int) or random_steps < 0:
+            raise ValueError(f"random_steps: expected an int >= 0, got {random_steps!r}")
         self.swaps, self.seed, self.split = bool(swaps), seed, split
+        self.random_steps = random_steps
 
     def at(self, indices: Sequence[int], sampler_seed: int = 0) -> dict:
         """The batch of the given scenes (each scene's swap keyed by the seed and its index)."""
@@ -108,19 +117,22 @@ class TwoLegBatches:
         pool = captions + [c for c in dict.fromkeys(extra) if c not in captions]
         return {"images": images, "tokens": dict(self.tokenize(pool)),
                 "positives": caption_truth(pool, objects, self.world.cfg),
-                "n_pairs": len(indices), "seed": sampler_seed}
+                "n_pairs": len(indices), "seed": sampler_seed, "negatives": "hard"}
 
     def __call__(self, step: int, rank: int = 0, world_size: int = 1) -> dict:
         indices = scene_indices(step, self.batch_size, rank, world_size)
-        return self.at(indices, sampler_seed=(self.seed * 1_000_003 + step) * 4096 + rank)
+        batch = self.at(indices, sampler_seed=(self.seed * 1_000_003 + step) * 4096 + rank)
+        batch["negatives"] = "random" if step < self.random_steps else "hard"
+        return batch
 
 
 def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *, swaps: bool = True,
-            split: str = "train") -> TwoLegBatches:
+            split: str = "train", random_steps: int = 0) -> TwoLegBatches:
     """The batch source of a run: ``config.batch_size`` scenes per step, captions keyed by
-    ``config.seed`` (those of the CLIP recipe), tokenized by ``model.tokenize``."""
+    ``config.seed`` (those of the CLIP recipe), tokenized by ``model.tokenize``; random ITM
+    negatives before ``random_steps``."""
     return TwoLegBatches(world, unwrap(model).tokenize, config.batch_size, swaps=swaps,
-                         seed=config.seed, split=split)
+                         seed=config.seed, split=split, random_steps=random_steps)
 
 
 def step(model, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -139,6 +151,8 @@ def step(model, batch: dict) -> tuple[torch.Tensor, dict]:
     positives = batch["positives"].to(t["image_emb"].device)
     with torch.no_grad():
         logits = bare.logit_scale.exp() * t["image_emb"].float() @ t["text_emb"].float().T
+    if batch.get("negatives", "hard") == "random":
+        logits = torch.zeros_like(logits)                    # uniform over the false captions
     gen = torch.Generator(device=logits.device).manual_seed(int(batch["seed"]))
     text_for_image, image_for_text = sample_hard_negatives(logits, positives, gen)
     image_for_text = image_for_text[:B]                      # only the scenes' own captions
