@@ -60,6 +60,12 @@ def test_two_leg_batches_hold_the_clip_pairs_and_the_truth(world):
     assert batch["positives"][:, :24].diagonal().all(), "each scene's own caption is true of it"
     again = two_leg.batches(world, model, cfg)(2)
     assert torch.equal(again["positives"], batch["positives"])
+    warm = two_leg.batches(world, model, cfg, random_steps=3)
+    assert [warm(s)["negatives"] for s in (0, 2, 3)] == ["random", "random", "hard"]
+    assert torch.equal(warm(2)["positives"], batch["positives"]), "only the negatives change"
+    assert batch["negatives"] == "hard"
+    with pytest.raises(ValueError, match="random_steps: expected an int >= 0, got -1"):
+        two_leg.TwoLegBatches(world, model.tokenize, 4, random_steps=-1)
     with pytest.raises(ValueError, match="batch_size: expected an int >= 2"):
         two_leg.TwoLegBatches(world, model.tokenize, 1)
     with pytest.raises(TypeError, match="world: expected a ShapeWorld or WorldConfig, got str"):
@@ -70,6 +76,10 @@ def test_two_leg_step_trains_towers_and_fusion_together(world):
     model = ITMModel(ITMConfig.for_clip(tiny_clip(world), freeze_towers=False, width=16,
                                         layers=1, heads=2)).train()
     batch = two_leg.batches(world, model, TrainConfig(batch_size=8))(0)
+    random_batch = dict(batch, negatives="random")
+    loss, metrics = two_leg.step(model, random_batch)
+    assert torch.isfinite(loss)
+    model.zero_grad()
     loss, metrics = two_leg.step(model, batch)
     assert torch.isfinite(loss)
     assert loss.item() == pytest.approx(metrics["contrastive"] + metrics["itm"], rel=1e-5)
