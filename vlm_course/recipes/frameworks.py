@@ -28,9 +28,9 @@ def framework_world():
 
 
 def framework_train():
-    """The shared budget: 300 steps of 64 pairs, AdamW lr 2e-3 (30 warm-up steps), seed 0 (what
+    """The shared budget: 100 steps of 64 pairs, AdamW lr 2e-3 (10 warm-up steps), seed 0 (what
     three runs side by side could afford on the course's shared 2-core CPU)."""
     from vlm_course.training.loop import TrainConfig
 
-    return TrainConfig(steps=300, batch_size=64, lr=2e-3, weight_decay=0.1, warmup_steps=30,
+    return TrainConfig(steps=100, batch_size=64, lr=2e-3, weight_decay=0.1, warmup_steps=10,
                        checkpoint_every=25)
