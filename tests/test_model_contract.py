@@ -113,6 +113,52 @@ def itm_run(model, imgs, texts):
     out = torch.cat([model(imgs, tokens), model.encode_image(imgs, normalize=False),
                      model.encode_text(tokens, normalize=False)], dim=-1)
     return out * model.logit_scale.exp()
+def mae_build():
+    from vlm_course.models.mae import MAEConfig, MaskedAutoencoder
+
+    enc = ViTConfig(image_size=24, patch_size=4, width=32, layers=2, heads=4)
+    return MaskedAutoencoder(MAEConfig(encoder=enc, decoder_width=16, decoder_layers=1))
+
+
+def mae_inputs():
+    g = torch.Generator().manual_seed(5)
+    return torch.rand(B, 3, 24, 24, generator=g), torch.rand(B, 36, generator=g)
+
+
+def mae_run(model, imgs, noise):
+    """Chapter 05's MAE, every stage: the mean encoded visible token and the mean predicted
+    patch of each image (the masks come from ``noise``, one row per image)."""
+    latent, _, ids_restore = model.forward_encoder(imgs, noise=noise)
+    pred = model.forward_decoder(latent, ids_restore)
+    return torch.cat([latent.mean(1), pred.mean(1)], dim=-1)  # (B, 32 + 48)
+
+
+def multimodal_build():
+    from vlm_course.models.multimodal import MultimodalConfig, MultimodalTransformer
+
+    return MultimodalTransformer(MultimodalConfig(vocab_size=20, context_length=8, image_size=12,
+                                                  patch_size=4, width=32, layers=2, heads=4))
+
+
+def multimodal_inputs():
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(5, 20, (B, 8), generator=g)
+    ids[:, 0] = 1
+    mask = torch.ones_like(ids)
+    for row, n in enumerate((8, 5, 3, 6)):
+        ids[row, n - 1], ids[row, n:], mask[row, n:] = 2, 0, 0
+    image_mask = (torch.rand(B, 9, generator=g) < 0.5).float()
+    image_mask[:, 0] = 1.0
+    return torch.rand(B, 3, 12, 12, generator=g), ids, mask, image_mask
+
+
+def multimodal_run(model, imgs, ids, mask, image_mask):
+    """Chapter 05's multimodal transformer, both attention patterns and all three heads."""
+    out = model(imgs, ids, mask, image_mask=image_mask)
+    cap = model(imgs, ids, mask, mode="prefix")
+    return torch.cat([model.predict_pixels(out.image).mean(1),
+                      model.predict_masked_words(out.text).mean(1),
+                      model.predict_next_words(cap.text).mean(1)], dim=-1)  # (B, 48 + 20 + 20)
 
 
 def one_tower_build():
@@ -125,6 +171,64 @@ def one_tower_build():
 def vit_bad(h, w):
     return (lambda m: m(torch.rand(2, 3, h + 8, w)),
             rf"images must have shape \(B, 3, {h}, {w}\).*got \(2, 3, {h + 8}, {w}\)")
+
+
+def transfer_build(name):
+    """A chapter-10 method on a frozen tiny CLIP (32x32 ViT); parts that start at zero by design
+    (LoRA's B, CoCoOp's last meta-network layer) get small random values so every parameter of
+    the method receives a gradient."""
+    def build():
+        from models_oracles import tiny_clip_config
+
+        from vlm_course.models.clip import CLIP
+        from vlm_course.transfer.lora import LoRA
+        from vlm_course.transfer.prompt_tuning import CoCoOp
+        from vlm_course.transfer.visual_prompts import VPT, VPTConfig
+
+        clip = CLIP(tiny_clip_config("vit"))
+        classes = ["circle", "square", "red star"]
+        method = {"VPT-deep": lambda: VPT(clip, classes, VPTConfig(n_tokens=3, deep=True)),
+                  "LoRA": lambda: LoRA(clip, classes),
+                  "CoCoOp": lambda: CoCoOp(clip, classes)}[name]()
+        with torch.no_grad():
+            for p in method.parameters():
+                if not p.abs().sum():
+                    p.normal_(std=0.1)
+        return method
+    return build
+
+
+def transfer_bad():
+    return (lambda m: m(torch.rand(2, 3, 48, 48)),
+            r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)")
+
+
+def _distill_text():
+    g = torch.Generator().manual_seed(7)
+    return torch.nn.functional.normalize(torch.randn(3, 64, generator=g), dim=1)
+
+
+def detector_run(model, imgs):
+    """Chapter 11's student detector on one box per image: embedding, box deltas and class
+    logits (so the background embedding gets a gradient too)."""
+    boxes = [torch.tensor([[4.0, 6.0, 30.0, 40.0]])] * len(imgs)
+    emb, deltas = model(imgs, boxes)
+    return torch.cat([emb, deltas, model.class_logits(emb, _distill_text())], dim=1)
+
+
+def distill_detector():
+    from vlm_course.distill.detector import DetectorConfig, RegionDetector
+
+    return RegionDetector(DetectorConfig())
+
+
+def distill_segmenter():
+    from vlm_course.distill.segmenter import DenseStudent, SegmenterConfig
+
+    return DenseStudent(SegmenterConfig())
+
+
+DISTILL_BAD = r"images must be a float \(B, 3, H, W\) tensor, got torch.float32 \(2, 1, 48, 48\)"
 
 
 # zero_init_last=False where the zero-initialised BN would (by design) stop gradients into the
@@ -176,6 +280,30 @@ ENTRIES: dict[str, Entry] = {
         itm_build, clip_inputs, 2 + 2 * 24,
         (lambda m: m(torch.rand(2, 3, 48, 48), m.tokenize(["a", "b"])),
          r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), itm_run),
+    # chapter 10: logits (B, K) of a transfer method on a frozen CLIP; its own parameters only
+    "VPT-deep on a frozen CLIP": Entry(transfer_build("VPT-deep"), images(32, 32), 3,
+                                       transfer_bad()),
+    "LoRA (q, v) on a frozen CLIP": Entry(transfer_build("LoRA"), images(32, 32), 3,
+                                          transfer_bad()),
+    "CoCoOp on a frozen CLIP": Entry(transfer_build("CoCoOp"), images(32, 32), 3,
+                                     transfer_bad()),
+    "distill RegionDetector (chapter 11)": Entry(
+        distill_detector, images(48, 48), 64 + 4 + 4,
+        (lambda m: m.forward_features(torch.rand(2, 1, 48, 48)), DISTILL_BAD), detector_run),
+    "distill DenseStudent (chapter 11)": Entry(
+        distill_segmenter, images(48, 48), 3,
+        (lambda m: m.forward_features(torch.rand(2, 1, 48, 48)), DISTILL_BAD),
+        lambda m, x: m(x, _distill_text()).mean(dim=(2, 3))),
+    "MAE encoder (fixed positions, identity head)": Entry(
+        lambda: mae_build().encoder, images(24, 24), 32, vit_bad(24, 24), image_tower=True),
+    "MaskedAutoencoder (all stages)": Entry(
+        mae_build, mae_inputs, 80,
+        (lambda m: m(torch.rand(2, 3, 32, 32)),
+         r"images must have shape \(B, 3, 24, 24\).*got \(2, 3, 32, 32\)"), mae_run),
+    "MultimodalTransformer (full + prefix)": Entry(
+        multimodal_build, multimodal_inputs, 88,
+        (lambda m: m(torch.rand(2, 3, 16, 16), torch.ones(2, 8, dtype=torch.long)),
+         r"images must have shape \(B, 3, 12, 12\), got \(2, 3, 16, 16\)"), multimodal_run),
     "OneTower (CLIPPO: rendered text, one shared ViT)": Entry(
         one_tower_build, clip_inputs, 2 * 24,
         (lambda m: m.encode_image(torch.rand(2, 3, 48, 48)),

@@ -7,6 +7,8 @@ interface (``encode_image``, ``encode_text``, ``tokenize``, ``logit_scale``):
 * :mod:`~vlm_course.evaluation.classifier` — :class:`ZeroShotClassifier` (built once from class
   names and templates; strict vocabulary check; top-1/top-5; confusion matrix);
 * :mod:`~vlm_course.evaluation.retrieval` — recall@K, ranks, median rank, tie and duplicate rules;
+* :mod:`~vlm_course.evaluation.pairs` — the paired image-caption similarity matrix, its diagonal
+  margin and top-1 (chapter 04);
 * :mod:`~vlm_course.evaluation.dense` — dense joint-space features (MaskCLIP value path, naive
   patch tokens): the only module that touches a model's internals;
 * :mod:`~vlm_course.evaluation.segmentation` — zero-shot semantic segmentation;

@@ -30,6 +30,8 @@ RECIPES: dict[str, str] = {
     "clip": "vlm_course.recipes.clip",
     "simclr": "vlm_course.recipes.simclr",
     "itm": "vlm_course.recipes.itm",
+    "mae": "vlm_course.recipes.mae",
+    "multimodal": "vlm_course.recipes.multimodal",
     "two_tower": "vlm_course.recipes.two_tower",
     "two_leg": "vlm_course.recipes.two_leg",
     "one_tower": "vlm_course.recipes.one_tower",
