@@ -610,7 +610,58 @@ OTHER = [
          match="images: expected a float tensor", id="image set uint8"),
 ]
 
-CASES: list[Case] = OBJECTIVES + AUGMENT + EVALUATION + TRAINING + WORLD_CASES + TEXT + OTHER
+
+
+def _one_tower():
+    from vlm_course.models.one_tower import OneTower, OneTowerConfig
+    from vlm_course.models.vit import ViTConfig
+
+    return OneTower(OneTowerConfig(vision=ViTConfig(image_size=32, patch_size=8, width=16,
+                                                    layers=1, heads=2, output_dim=16)))
+
+
+def _call(method: str):
+    """``fn(*args)`` = ``getattr(tiny one-tower model, method)(*args)``."""
+    return lambda *args, **kwargs: getattr(_one_tower(), method)(*args, **kwargs)
+
+
+def _frameworks_cases() -> list[Case]:
+    from vlm_course.evaluation import frameworks as fw
+    from vlm_course.models.one_tower import OneTowerConfig
+    from vlm_course.text.rasterise import TextRasteriser
+    from vlm_course.text.typos import misspell
+
+    return [
+        case(TextRasteriser, 0, match=r"size: expected an int >= 8, got 0", id="raster size"),
+        case(TextRasteriser, (48, 48, 3), match=r"size: expected an int or \(H, W\)",
+             id="raster size 3-tuple"),
+        case(TextRasteriser, 48, 3.5, match="font_size: expected an int >= 4",
+             id="raster font_size float"),
+        case(TextRasteriser, 48, 8, "Missing.ttf", exc=FileNotFoundError,
+             match="name: no font 'Missing.ttf'", id="raster font"),
+        case(OneTowerConfig, font_size=0, match="font_size: expected an int >= 4",
+             id="one-tower font_size"),
+        case(_call("encode_text"), "a red circle", exc=TypeError,
+             match=r"tokens: expected the dict returned by tokenize\(\)", id="one-tower str"),
+        case(_call("tokenize"), [1, 2], exc=TypeError, match="texts: expected a list of str",
+             id="one-tower tokenize ints"),
+        case(misspell, "circle", "flip", match="kind: expected one of", id="misspell kind"),
+        case(fw.score_captions, None, torch.rand(3, 32, 32), None,
+             match=r"image: expected one \(1, 3, H, W\) image, got \(3, 32, 32\)",
+             id="score_captions image"),
+        case(fw.index_captions, None, "a red circle", exc=TypeError,
+             match="captions: expected a list of str", id="index_captions str"),
+        case(fw.framework_report, None, WorldConfig(canvas=32), n_zeroshot=0,
+             match="n_zeroshot must be an int >= 1", id="framework_report n"),
+        case(fw.zeroshot_misspelt, None, "world", exc=TypeError,
+             match="world: expected a ShapeWorld or WorldConfig", id="misspelt world"),
+    ]
+
+
+FRAMEWORKS_CASES = _frameworks_cases()
+
+CASES: list[Case] = (OBJECTIVES + AUGMENT + EVALUATION + TRAINING + WORLD_CASES + TEXT + OTHER
+                     + FRAMEWORKS_CASES)
 
 
 def test_the_table_is_large_and_ids_are_unique():

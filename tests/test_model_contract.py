@@ -162,6 +162,13 @@ def multimodal_run(model, imgs, ids, mask, image_mask):
                       model.predict_next_words(cap.text).mean(1)], dim=-1)  # (B, 48 + 20 + 20)
 
 
+def one_tower_build():
+    from vlm_course.models.one_tower import OneTower, OneTowerConfig
+
+    return OneTower(OneTowerConfig(vision=ViTConfig(image_size=32, patch_size=8, width=32,
+                                                    layers=2, heads=4, output_dim=24)))
+
+
 def vit_bad(h, w):
     return (lambda m: m(torch.rand(2, 3, h + 8, w)),
             rf"images must have shape \(B, 3, {h}, {w}\).*got \(2, 3, {h + 8}, {w}\)")
@@ -304,6 +311,10 @@ ENTRIES: dict[str, Entry] = {
         multimodal_build, multimodal_inputs, 88,
         (lambda m: m(torch.rand(2, 3, 16, 16), torch.ones(2, 8, dtype=torch.long)),
          r"images must have shape \(B, 3, 12, 12\), got \(2, 3, 16, 16\)"), multimodal_run),
+    "OneTower (CLIPPO: rendered text, one shared ViT)": Entry(
+        one_tower_build, clip_inputs, 2 * 24,
+        (lambda m: m.encode_image(torch.rand(2, 3, 48, 48)),
+         r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), clip_run),
 }
 
 

@@ -63,7 +63,10 @@ CHAPTERS: tuple[Chapter, ...] = (
             "objectives.alignment, models.fusion, evaluation.winoground"),
     Chapter("07", "frameworks", "Pre-training frameworks",
             "Two-tower, two-leg and one-tower frameworks",
-            "the three frameworks trained on the same data", "models.fusion, models.one_tower"),
+            "the three frameworks trained on the same data; rendered text; the cost of ranking "
+            "1,000 captions", "models.one_tower, models.itm, text.rasterise, recipes.two_tower, "
+            "recipes.two_leg, "
+            "recipes.one_tower, evaluation.frameworks"),
     Chapter("08", "zero_shot", "Zero-shot prediction",
             "Zero-shot classification, segmentation, detection, retrieval",
             "prompt editor; ensembles; dense maps; boxes; R@K", "evaluation"),

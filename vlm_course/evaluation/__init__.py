@@ -26,5 +26,7 @@ interface (``encode_image``, ``encode_text``, ``tokenize``, ``logit_scale``):
 * :mod:`~vlm_course.evaluation.winoground` — Winoground in miniature: caption pairs with the same
   words in a different structure, for any image-text scorer (chapter 06);
 * :mod:`~vlm_course.evaluation.pointing` — the pointing game for region-word scores (chapter 06);
+* :mod:`~vlm_course.evaluation.frameworks` — chapter 07's comparison report (zero-shot with and
+  without typos, retrieval, Winoground) and the caption index / scoring of the ranking-cost study;
 * :mod:`~vlm_course.evaluation.checks` — shared argument checks.
 """

@@ -4,7 +4,9 @@ Image towers map ``(B, C, H, W)`` images to ``(B, output_dim)`` through one stag
 ``forward_features`` -> ``forward_head`` (see :mod:`vlm_course.models.towers`); the tower a config
 builds follows from the config's type (:func:`build_image_tower`).  The text tower maps token ids
 ``(B, L)`` (+ ``attention_mask``) to ``(B, output_dim)`` pooled at ``[EOS]``.  Each model takes a
-small config dataclass with a ``tiny()`` preset.  ``CLIP`` (chapter 04) composes the two towers.
+small config dataclass with a ``tiny()`` preset.  ``CLIP`` (chapter 04) composes the two towers;
+``ITMModel`` (chapters 06-07) adds a fusion encoder; ``OneTower`` (chapter 07, CLIPPO) reads
+images and rendered captions with one shared ViT.
 """
 
 from .attention import MultiHeadAttention, attention, attention_explicit
@@ -12,6 +14,7 @@ from .clip import CLIP, CLIPConfig
 from .fusion import FusionBlock, FusionConfig, FusionEncoder
 from .grounding import RegionWordConfig, RegionWordHead
 from .itm import ITMConfig, ITMModel
+from .one_tower import OneTower, OneTowerConfig
 from .pooling import AttentionPool2d, GlobalAvgPool
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
 from .text_encoder import TextConfig, TextEncoder, causal_mask
@@ -25,6 +28,8 @@ __all__ = [
     "FusionEncoder",
     "ITMConfig",
     "ITMModel",
+    "OneTower",
+    "OneTowerConfig",
     "RegionWordConfig",
     "RegionWordHead",
     "attention",

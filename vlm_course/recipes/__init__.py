@@ -33,6 +33,9 @@ RECIPES: dict[str, str] = {
     "mae": "vlm_course.recipes.mae",
     "multimodal": "vlm_course.recipes.multimodal",
     "supervised": "vlm_course.recipes.supervised",
+    "two_tower": "vlm_course.recipes.two_tower",
+    "two_leg": "vlm_course.recipes.two_leg",
+    "one_tower": "vlm_course.recipes.one_tower",
 }
 
 

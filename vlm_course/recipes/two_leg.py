@@ -1,0 +1,187 @@
+"""The two-leg recipe: two towers and a fusion encoder trained together, contrastive + ITM.
+
+Chapter 07 (pre-training frameworks); ALBEF (Li et al. 2021) and FLAVA (Singh et al. 2022) put
+a fusion encoder on top of an image tower and a text tower and train the whole model with an
+image-text contrastive loss on the towers' embeddings *and* image-text matching on the fused
+encoding, the ITM negatives drawn by the contrastive similarity (chapter 06's hard negatives).
+Here the towers are chapter 04's tiny CLIP towers and the fusion encoder is chapter 06's
+(:class:`~vlm_course.models.itm.ITMModel` with ``freeze_towers=False``), all trained from scratch.
+Masked language modelling (ALBEF's third loss) is chapter 05's and is not part of this recipe.
+
+* :class:`TwoLegBatches` — the pairs of chapter 04's CLIP batches (:meth:`ShapeWorld.pairs`: the
+  same scenes and the same caption of each scene as the two-tower and one-tower runs), plus
+  word-swapped copies of those captions as extra ITM candidates
+  (:func:`vlm_course.world.perturb.swap_words`, as chapter 06's ITM recipe) and the truth of
+  every candidate for every image (:func:`vlm_course.world.grounding.caption_truth`);
+* :func:`step` — ``clip_loss`` over the B pairs + ``itm_loss`` over the B pairs and up to 2B hard
+  negatives (random ones during a warm-up); metrics ``contrastive``, ``itm``, ``itm_accuracy``,
+  ``logit_scale``;
+* :data:`PRESETS` ``tiny`` — the comparison protocol (:mod:`vlm_course.recipes.frameworks`), hard
+  ITM negatives from the first step (``random_steps=0``; chapter 06's warm-up with random
+  negatives is the option ``random_steps``, not used by the shipped run);
+* :func:`evaluate` — :func:`vlm_course.evaluation.frameworks.framework_report` with the fusion
+  encoder's match probability as the Winoground scorer.
+
+The step runs the towers once (their tokens feed both losses), through the unwrapped model: the
+recipe trains in one process (it raises under ``torchrun``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+import torch
+
+from vlm_course.models.clip import CLIPConfig
+from vlm_course.models.itm import ITMConfig, ITMModel
+from vlm_course.objectives.alignment import itm_loss, sample_hard_negatives
+from vlm_course.objectives.contrastive import clip_loss
+from vlm_course.recipes import RecipePreset
+from vlm_course.recipes.clip import after_step, shapeworld_vocab
+from vlm_course.recipes.frameworks import framework_train, framework_world
+from vlm_course.training.data import scene_indices
+from vlm_course.training.distributed import rank_and_world_size
+from vlm_course.training.loop import TrainConfig, unwrap
+from vlm_course.world import ShapeWorld, WorldConfig
+from vlm_course.world.grounding import caption_truth
+from vlm_course.world.perturb import swap_words
+
+__all__ = ["PRESETS", "TwoLegBatches", "after_step", "batches", "build_model", "evaluate",
+           "model_from_config", "step"]
+
+
+def _tiny() -> RecipePreset:
+    world = framework_world()
+    model = ITMConfig.for_clip(CLIPConfig.tiny(shapeworld_vocab(world)), freeze_towers=False)
+    return RecipePreset(model=model, world=world, train=framework_train(),
+                        options={"swaps": True, "random_steps": 0})
+
+
+#: ``tiny``: the comparison protocol of chapter 07 (towers and fusion from scratch).
+PRESETS: dict[str, Callable[[], RecipePreset]] = {"tiny": _tiny}
+
+
+def build_model(preset: RecipePreset) -> ITMModel:
+    """A freshly initialised two-leg model (towers and fusion; seed torch first)."""
+    return ITMModel(preset.model)
+
+
+def model_from_config(model_config: dict) -> ITMModel:
+    """The two-leg model of a card's / ``run.json``'s ``model_config`` (weights not loaded)."""
+    return ITMModel(ITMConfig.from_dict(model_config))
+
+
+class TwoLegBatches:
+    """``source(step, rank, world_size) -> dict``: ``images`` (B, 3, H, W), ``tokens`` of C >= B
+    candidate captions (the first B are the scenes' own, as chapter 04's CLIP batches),
+    ``positives`` (B, C) bool, ``n_pairs`` = B, a per-step sampler ``seed`` and ``negatives``:
+    ``"random"`` before step ``random_steps`` (a warm-up: chapter 06 found that a fresh ITM head
+    shown only hard negatives stays at "no match"), ``"hard"`` from then on.
+
+    Raises TypeError for a non-world or a non-callable ``tokenize``; ValueError for
+    ``batch_size < 2`` or ``random_steps`` that is not an int >= 0.
+    """
+
+    def __init__(self, world: ShapeWorld | WorldConfig, tokenize: Callable, batch_size: int, *,
+                 swaps: bool = True, seed: int = 0, split: str = "train",
+                 random_steps: int = 0) -> None:
+        if isinstance(world, WorldConfig):
+            world = ShapeWorld(world)
+        if not isinstance(world, ShapeWorld):
+            raise TypeError(f"world: expected a ShapeWorld or WorldConfig, got "
+                            f"{type(world).__name__}")
+        if not callable(tokenize):
+            raise TypeError(f"tokenize: expected a callable, got {type(tokenize).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+            raise ValueError(f"batch_size: expected an int >= 2 (negatives come from the batch), "
+                             f"got {batch_size!r}")
+        self.world, self.tokenize, self.batch_size = world, tokenize, batch_size
+        if isinstance(random_steps, bool) or not isinstance(random_steps, int) or random_steps < 0:
+            raise ValueError(f"random_steps: expected an int >= 0, got {random_steps!r}")
+        self.swaps, self.seed, self.split = bool(swaps), seed, split
+        self.random_steps = random_steps
+
+    def at(self, indices: Sequence[int], sampler_seed: int = 0) -> dict:
+        """The batch of the given scenes (each scene's swap keyed by the seed and its index)."""
+        indices = list(indices)
+        images, captions = self.world.pairs(self.split, indices, seed=self.seed)
+        objects = self.world.batch(self.split, indices, masks=False).objects
+        extra = []
+        if self.swaps:
+            for index, caption in zip(indices, captions, strict=True):
+                swapped = swap_words(caption, self.world.cfg,
+                                     random.Random(f"two-leg-{self.seed}-{self.split}-{index}"))
+                if swapped is not None:
+                    extra.append(swapped)
+        pool = captions + [c for c in dict.fromkeys(extra) if c not in captions]
+        return {"images": images, "tokens": dict(self.tokenize(pool)),
+                "positives": caption_truth(pool, objects, self.world.cfg),
+                "n_pairs": len(indices), "seed": sampler_seed, "negatives": "hard"}
+
+    def __call__(self, step: int, rank: int = 0, world_size: int = 1) -> dict:
+        indices = scene_indices(step, self.batch_size, rank, world_size)
+        batch = self.at(indices, sampler_seed=(self.seed * 1_000_003 + step) * 4096 + rank)
+        batch["negatives"] = "random" if step < self.random_steps else "hard"
+        return batch
+
+
+def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *, swaps: bool = True,
+            split: str = "train", random_steps: int = 0) -> TwoLegBatches:
+    """The batch source of a run: ``config.batch_size`` scenes per step, captions keyed by
+    ``config.seed`` (those of the CLIP recipe), tokenized by ``model.tokenize``; random ITM
+    negatives before ``random_steps``."""
+    return TwoLegBatches(world, unwrap(model).tokenize, config.batch_size, swaps=swaps,
+                         seed=config.seed, split=split, random_steps=random_steps)
+
+
+def step(model, batch: dict) -> tuple[torch.Tensor, dict]:
+    """Contrastive + ITM on one batch (see the module docstring).
+
+    Raises RuntimeError under ``torchrun`` (the step bypasses the DDP wrapper).
+    """
+    if rank_and_world_size()[1] > 1:
+        raise RuntimeError("the two_leg recipe trains in one process (its step runs the towers "
+                           "of the unwrapped model); run it without torchrun")
+    bare = unwrap(model)
+    B = int(batch["n_pairs"])
+    t = bare.towers(batch["images"], batch["tokens"])
+    contrastive = clip_loss(t["image_emb"].float(), t["text_emb"][:B].float(),
+                            bare.logit_scale.float())
+    positives = batch["positives"].to(t["image_emb"].device)
+    with torch.no_grad():
+        logits = bare.logit_scale.exp() * t["image_emb"].float() @ t["text_emb"].float().T
+    if batch.get("negatives", "hard") == "random":
+        logits = torch.zeros_like(logits)                    # uniform over the false captions
+    gen = torch.Generator(device=logits.device).manual_seed(int(batch["seed"]))
+    text_for_image, image_for_text = sample_hard_negatives(logits, positives, gen)
+    image_for_text = image_for_text[:B]                      # only the scenes' own captions
+    rows = torch.arange(B, device=logits.device)
+    ok_i, ok_t = text_for_image >= 0, image_for_text >= 0
+    image_index = torch.cat([rows, rows[ok_i], image_for_text[ok_t]])
+    text_index = torch.cat([rows, text_for_image[ok_i], rows[ok_t]])
+    labels = torch.zeros(len(image_index), dtype=torch.long, device=logits.device)
+    labels[:B] = 1
+    out = bare.fuse(t["image_tokens"][image_index], t["text_tokens"][text_index],
+                    t["text_mask"][text_index])                            # (P, 2)
+    matching = itm_loss(out.float(), labels)
+    with torch.no_grad():
+        metrics = {"contrastive": float(contrastive), "itm": float(matching),
+                   "itm_accuracy": float((out.argmax(1) == labels).float().mean()),
+                   "logit_scale": float(bare.logit_scale.exp())}
+    return contrastive + matching, metrics
+
+
+def evaluate(model, world, **kwargs) -> dict:
+    """The card's numbers: :func:`vlm_course.evaluation.frameworks.framework_report`, with the
+    fusion encoder's match probability scoring Winoground in miniature, plus
+    ``winoground_towers``: the same items scored by the towers' cosine alone."""
+    from vlm_course.evaluation.frameworks import framework_report
+    from vlm_course.evaluation.winoground import KINDS, clip_scorer, evaluate_winoground
+
+    bare = unwrap(model)
+    report = framework_report(bare, world, scorer=bare.match_probability, **kwargs)
+    n, seed = kwargs.get("n_winoground", 100), kwargs.get("seed", 0)
+    world = world if hasattr(world, "compose") else ShapeWorld(world)
+    report["winoground_towers"] = evaluate_winoground(clip_scorer(bare), world, KINDS, n, seed)
+    return report
