@@ -116,6 +116,8 @@ def serve(command: Sequence[str], url: str, log: Path, env: dict | None = None,
           cwd: Path | None = None, timeout: float = 120.0) -> Iterator[subprocess.Popen]:
     """Runs ``command`` (a server bound to 127.0.0.1) with stdout/stderr in ``log``, waits until
     ``url`` answers, yields the process and stops its whole process group afterwards."""
+    # SIGTERM (e.g. from `timeout`) unwinds like an exception, so the server is always stopped.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with open(log, "w") as out:
         process = subprocess.Popen(list(command), stdout=out, stderr=subprocess.STDOUT,
                                    env=env, cwd=cwd, start_new_session=True)
@@ -134,6 +136,11 @@ def serve(command: Sequence[str], url: str, log: Path, env: dict | None = None,
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 class PageLog:

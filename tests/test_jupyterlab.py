@@ -31,10 +31,9 @@ import sys
 import time
 from pathlib import Path
 
+import browser
 import jupytext
 import pytest
-
-import browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -146,6 +145,8 @@ def run_and_wait(page, command: str, last: int, what: str) -> list[dict]:
                                .sessionContext; return s.kernelDisplayStatus; }""")
         if not pending and busy == "idle":
             return state
+        if os.environ.get("VLM_COURSE_LAB_VERBOSE"):
+            print(f"{what}: waiting for cells {pending[:3]} (kernel {busy})", file=sys.stderr)
         errors = errors_in(state[:last + 1])
         assert not errors, f"{what}: error output: {errors[0]}"
         time.sleep(2)
@@ -172,11 +173,11 @@ def figure_png(page, index: int) -> str | None:
 def check_rendering(page, source: Path) -> None:
     expected = markdown_sources(source)
     page.wait_for_function(
-        """(n) => { const nb = window.jupyterapp.shell.currentWidget.content;
+        """([n, sel]) => { const nb = window.jupyterapp.shell.currentWidget.content;
                     const md = nb.widgets.filter(c => c.model.type === 'markdown');
-                    return md.length === n && md.every(c => c.rendered &&
-                        c.node.querySelector('.jp-MarkdownOutput, .jp-RenderedMarkdown, .myst')); }""",
-        arg=len(expected), timeout=180_000)
+                    return md.length === n && md.every(c => c.rendered && c.node.querySelector(sel));
+                  }""",
+        arg=[len(expected), ".jp-MarkdownOutput, .jp-RenderedMarkdown, .myst"], timeout=180_000)
     time.sleep(1)  # let the last renderers settle
     md = [c for c in cells(page) if c["kind"] == "markdown"]
     assert [c["source"].strip() for c in md] == [s.strip() for s in expected], (
