@@ -175,7 +175,8 @@ def check_rendering(page, source: Path) -> None:
     page.wait_for_function(
         """([n, sel]) => { const nb = window.jupyterapp.shell.currentWidget.content;
                     const md = nb.widgets.filter(c => c.model.type === 'markdown');
-                    return md.length === n && md.every(c => c.rendered && c.node.querySelector(sel));
+                    return md.length === n &&
+                        md.every(c => c.rendered && c.node.querySelector(sel));
                   }""",
         arg=[len(expected), ".jp-MarkdownOutput, .jp-RenderedMarkdown, .myst"], timeout=180_000)
     time.sleep(1)  # let the last renderers settle
