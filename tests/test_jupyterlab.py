@@ -41,7 +41,10 @@ CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.md"))
 RUN_FULLY = ("00", "04")
 RUN_TIMEOUT = float(os.environ.get("VLM_COURSE_LAB_TIMEOUT", "900"))
 
-RAW_MYST = re.compile(r"\{[a-z][\w:-]*\}`|```\{|:::\s*\{|^\s*:[a-z-]+:\s|^\s*\([\w-]+\)=\s*$", re.M)
+# Raw MyST as it shows once rendered: a role (its backticks become code, so "{cite}key"), a
+# directive fence, an option line (":class: dropdown") or a target label ("(sec-x)=").
+RAW_MYST = re.compile(r"\{(?:cite(?::\w+)?|ref|doc|numref|eq|math|term|abbr)\}|\{[a-z][\w:-]*\}`"
+                      r"|```\{|:::\s*\{|^\s*:[a-z-]+:\s|^\s*\([\w-]+\)=\s*$", re.M)
 RAW_TEX = re.compile(r"\\(?:frac|mathcal|mathbf|sum|log|exp|tau|cdot|top|le|ge|in|mathrm)\b")
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
 DROPDOWN = re.compile(r"^(`{3,}|:{3,})\{admonition\}[^\n]*\n(?::[^\n]*\n)*?:class:[^\n]*dropdown",

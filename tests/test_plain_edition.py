@@ -19,8 +19,8 @@ from markdown_it import MarkdownIt
 from tools import plain_edition as pe
 
 CHAPTERS = pe.chapters()
-RAW_MYST = re.compile(r"\{[a-z][\w:-]*\}`|```\{|:::\s*\{|^\s*:[a-z-]+:\s|"
-                      r"^\s*\([\w-]+\)=\s*$", re.M)
+RAW_MYST = re.compile(r"\{(?:cite(?::\w+)?|ref|doc|numref|eq|math|term|abbr)\}|\{[a-z][\w:-]*\}`"
+                      r"|```\{|:::\s*\{|^\s*:[a-z-]+:\s|^\s*\([\w-]+\)=\s*$", re.M)
 DROPDOWN = re.compile(r"^(`{3,}|:{3,})\{admonition\}[^\n]*\n(?::[^\n]*\n)*?:class:[^\n]*dropdown",
                       re.M)
 FIX = "run `make sync` (python tools/plain_edition.py) and commit colab/"
