@@ -175,7 +175,7 @@ def figure_png(page, index: int) -> str | None:
 
 def check_rendering(page, source: Path) -> None:
     expected = markdown_sources(source)
-    page.wait_for_function(
+    page.wait_for_function(  # every markdown cell rendered by jupyterlab-myst
         """([n, sel]) => { const nb = window.jupyterapp.shell.currentWidget.content;
                     const md = nb.widgets.filter(c => c.model.type === 'markdown');
                     return md.length === n &&
@@ -210,7 +210,8 @@ def check_widget(page, source: Path, state: list[dict], index: int) -> None:
     outputs = state[index]["outputs"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert len(images) == 1, f"{where}: expected one figure, got {len(images)}"
+    kinds = [(o["output_type"], sorted(o.get("data", {})) or o.get("name")) for o in outputs]
+    assert len(images) == 1, f"{where}: expected one figure, got {len(images)}: outputs {kinds}"
     assert views, f"{where}: no live controls (ipywidgets view) under the figure"
     text = [o for o in outputs if o["output_type"] in ("stream", "execute_result")]
     assert not text, f"{where}: text output {text[0]!r:.300}: expected none (no reprs or dumps)"

@@ -13,6 +13,8 @@ matplotlib are imported when :func:`interact` is called, never when ``vlm_course
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -171,6 +173,18 @@ class Panel:
         return w.VBox(list(made.values()))
 
 
+def figure_bundle(fig) -> dict:
+    """A display bundle for a matplotlib Figure: ``{"image/png": base64 PNG, "text/plain": ...}``,
+    rendered at the figure's dpi with a tight bounding box (as the inline backend draws it).
+    Raises TypeError when ``fig`` has no ``savefig``."""
+    if not hasattr(fig, "savefig"):
+        raise TypeError(f"fig: expected a matplotlib Figure, got {type(fig).__name__}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "text/plain": "(figure)"}
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -196,12 +210,15 @@ def interact(draw: Callable, height: float = 2.8, **controls) -> None:
         return
     from IPython.display import display
 
-    handle = display(panel.fig, display_id=True)
+    # The figure goes out as PNG data, not as a Figure object: a Figure only renders where pyplot's
+    # inline backend has registered its formatter (a chapter that never imported pyplot got a
+    # "<Figure size ...>" repr instead of the picture).
+    handle = display(figure_bundle(panel.fig), raw=True, display_id=True)
     box = panel.widgets()
     if box is None:
         print(panel.summary())
         return
-    panel._on_change = lambda: handle.update(panel.fig)
+    panel._on_change = lambda: handle.update(figure_bundle(panel.fig), raw=True)
     bundle = box._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     data = dict(data or {})
