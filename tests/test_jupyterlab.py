@@ -129,6 +129,11 @@ def open_chapter(context, url: str, source: Path):
         """(path) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
                        return !!w && !!w.context && w.context.path === path; }""",
         arg=f"notebooks/{source.name}", timeout=180_000)
+    try:
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.context.isReady", timeout=180_000)
+    except Exception as err:  # e.g. jupytext refusing a pair whose .ipynb is newer than the .md
+        raise AssertionError(f"{source.name} did not open: {log.console_errors[-3:]}") from err
     return page, log
 
 
