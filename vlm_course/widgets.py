@@ -4,7 +4,7 @@ with a static fallback (every chapter).
 >>> interact(draw, scale=Slider("scale s", 100.0, 1.0, 316.0, log=True))   # doctest: +SKIP
 
 ``draw(fig, **values)`` draws into a cleared matplotlib Figure. :func:`interact` draws it once with
-the initial values and displays it as an ordinary figure, so a book page or a run without a
+the initial values and displays it as a PNG image (:func:`figure_bundle`), so a book page or a run without a
 kernel shows a meaningful picture; in a live kernel the controls appear below it (full labels,
 exact initial values) and every change redraws the same figure in place. The cell's text output is
 a one-line summary of the controls, never a function or widget repr. ipywidgets, IPython and
@@ -199,7 +199,7 @@ def interact(draw: Callable, height: float = 2.8, **controls) -> None:
 
     draw: ``draw(fig, **values)``; controls: ``name=Slider(...)``, ``name=Dropdown(...)`` or
     ``name=Text(...)``;
-    height: inches. The figure is displayed as an ordinary (static) figure; in a Jupyter kernel
+    height: inches. The figure is displayed as PNG data (a static image); in a Jupyter kernel
     with ipywidgets the controls follow, and each change redraws that same figure in place. Without
     a kernel (a script) the figure is not shown; the summary line is printed either way.
     Returns None. Raises as :class:`Panel`.
