@@ -5,10 +5,11 @@ with a static fallback (every chapter).
 
 ``draw(fig, **values)`` draws into a cleared matplotlib Figure. :func:`interact` draws it once with
 the initial values and displays it as a PNG image (:func:`figure_bundle`), so a book page or a run
-without a kernel shows a meaningful picture; in a live kernel the controls appear below it (full labels,
-exact initial values) and every change redraws the same figure in place. The cell's text output is
-a one-line summary of the controls, never a function or widget repr. ipywidgets, IPython and
-matplotlib are imported when :func:`interact` is called, never when ``vlm_course`` is imported.
+without a kernel shows a meaningful picture; in a live kernel the controls appear below it (full
+labels, exact initial values) and every change redraws the same figure in place. The cell's text
+output is a one-line summary of the controls, never a function or widget repr. ipywidgets,
+IPython and matplotlib are imported when :func:`interact` is called, never when ``vlm_course`` is
+imported.
 """
 
 from __future__ import annotations
