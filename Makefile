@@ -2,8 +2,9 @@
 # pyproject.toml is newer than the last install, so a fresh clone needs nothing done first.
 #   make test   unit tests, every notebook under nbval, notebook-pair sync, strict book build
 #   make book   execute every notebook and build the HTML book into book/_build/html
-#   make lab    JupyterLab on notebooks/
-#   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext)
+#   make lab    JupyterLab on notebooks/ (.md chapters open as notebooks, MyST rendered)
+#   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext), and
+#               regenerate the plain-CommonMark (Colab) edition in colab/
 #   make bench  run the benchmark scripts in bench/ and record their results
 
 PYTHON ?= python3
@@ -21,9 +22,9 @@ BOOK_ARGS  := . --toc book/_toc.yml
 CHECK_DIR  := book/_build/check
 CELL_LIMIT ?= 600
 
-.PHONY: setup test unit notebooks lint book book-check lab sync bench clean
+.PHONY: setup hooks test unit notebooks lint book book-check lab sync bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) hooks
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,12 +33,26 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "Installed the course into $(VENV)"
 
+# Notebook outputs never reach a commit: git strips them from every .ipynb as it stages it
+# (nbstripout as the clean filter that .gitattributes names). --keep-id keeps jupytext's cell ids
+# and language_info is dropped, so a clean notebook stages byte for byte as it is.
+hooks: $(STAMP)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean \
+			"'$(PY)' -m nbstripout --keep-id --extra-keys metadata.language_info" && \
+		git config filter.nbstripout.smudge cat && \
+		git config diff.ipynb.textconv "'$(PY)' -m nbstripout --keep-id -t" && \
+		echo "git now strips notebook outputs when you stage a .ipynb (nbstripout filter)"; \
+	else echo "not a git checkout: no output-stripping filter installed"; fi
+
 test: $(STAMP) lint unit notebooks book-check
 	@echo "make test: all checks passed"
 
 lint: $(STAMP)
-	$(PY) -m ruff check vlm_course tests bench notebooks
+	$(PY) -m ruff check vlm_course tests bench notebooks tools
 
+# Includes the real-browser JupyterLab test (tests/test_jupyterlab.py): it needs the system
+# Chromium, is skipped with instructions without it, and is required on CI (.ci/run installs it).
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider
 
@@ -60,11 +75,15 @@ book: $(STAMP)
 		{ echo "make book: chapter 00 rendered without its figures"; exit 1; }
 	@echo "The book is in book/_build/html: open $(CURDIR)/book/_build/html/index.html"
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+# jupyter-config/ holds the settings override that opens .md chapters as notebooks (Binder's
+# postBuild installs the same file).
+lab: $(STAMP) hooks
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab notebooks
 
 sync: $(STAMP)
 	$(BIN)/jupytext --sync notebooks/*.md
+	$(PY) tools/plain_edition.py
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

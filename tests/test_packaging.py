@@ -57,3 +57,28 @@ def test_make_installs_what_ci_needs_and_ci_calls_make_test():
     assert "make test" in ci
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make book" in readme
+
+
+def test_md_chapters_open_as_notebooks_in_make_lab_and_binder():
+    import json
+
+    override = ROOT / "jupyter-config" / "labconfig" / "default_setting_overrides.json"
+    viewers = json.loads(override.read_text())["@jupyterlab/docmanager-extension:plugin"]
+    assert viewers["defaultViewers"]["markdown"] == "Jupytext Notebook"
+    makefile = (ROOT / "Makefile").read_text()
+    assert 'JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config' in makefile
+    post_build = (ROOT / "postBuild").read_text()
+    assert "jupyter-config/labconfig/default_setting_overrides.json" in post_build
+    deps = {requirement_name(d) for d in pyproject()["project"]["dependencies"]}
+    assert "jupyterlab-myst" in deps, "JupyterLab needs the MyST renderer"
+
+
+def test_outputs_are_stripped_by_a_git_filter_that_make_installs():
+    assert "*.ipynb filter=nbstripout" in (ROOT / ".gitattributes").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^setup: .*hooks", makefile, re.M) and re.search(r"^lab: .*hooks", makefile,
+                                                                       re.M)
+    assert "git config filter.nbstripout.clean" in makefile and "--keep-id" in makefile
+    assert re.search(r"^\t\$\(PY\) tools/plain_edition.py", makefile, re.M), "make sync: Colab"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install" in ci and "chromium" in ci, "CI needs Chromium for the browser test"

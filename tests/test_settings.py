@@ -140,3 +140,12 @@ def test_user_choice_to_go_online_is_kept():
                          env={**os.environ, "HF_HUB_OFFLINE": "0"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+def test_repo_path_is_the_repository_wherever_the_process_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = settings.repo_path()
+    assert (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir()
+    assert settings.repo_path("data", "cifar10") == root / "data" / "cifar10"
+    with pytest.raises(TypeError, match="parts"):
+        settings.repo_path("data", 3)

@@ -116,6 +116,21 @@ def test_panel_draws_with_exact_initial_values_and_updates_in_place():
         panel.update(size=3)
 
 
+def test_figure_bundle_is_png_data_that_follows_the_figure():
+    """interact displays PNG data (shown whether or not pyplot's inline backend is active)."""
+    import base64
+
+    panel = widgets.Panel(lambda fig, s: fig.add_subplot().bar(["a", "b"], [s, 1 - s]),
+                          {"s": widgets.Slider("share s", 0.2, 0.0, 1.0)})
+    first = widgets.figure_bundle(panel.fig)
+    assert set(first) == {"image/png", "text/plain"} and "Figure" not in first["text/plain"]
+    assert base64.b64decode(first["image/png"]).startswith(b"\x89PNG")
+    panel.update(s=0.9)
+    assert widgets.figure_bundle(panel.fig)["image/png"] != first["image/png"]
+    with pytest.raises(TypeError, match="fig"):
+        widgets.figure_bundle("not a figure")
+
+
 def test_interact_without_a_kernel_prints_only_the_summary(capsys):
     out = widgets.interact(lambda fig, n: fig.add_subplot().plot(range(n)),
                            n=widgets.Slider("number of points", 5, 1, 10))

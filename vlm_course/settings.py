@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -108,6 +109,19 @@ def by_scale(cpu: T, gpu: T) -> T:
     Raises what :func:`get_scale` raises (an unknown ``VLM_COURSE_SCALE``).
     """
     return gpu if get_scale() == "gpu" else cpu
+
+
+def repo_path(*parts: str) -> Path:
+    """An absolute path inside the course repository (every chapter), e.g. ``repo_path("data")``.
+
+    Resolved from this file's location, not the working directory, so a notebook finds the
+    repository's ``data/`` whether it runs from ``notebooks/``, the repository root or the book
+    build. parts: path components (strings). Raises TypeError when a part is not a string.
+    """
+    for part in parts:
+        if not isinstance(part, str):
+            raise TypeError(f"parts: expected strings, got {part!r}")
+    return Path(__file__).resolve().parent.parent.joinpath(*parts)
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> int:

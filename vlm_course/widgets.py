@@ -4,15 +4,18 @@ with a static fallback (every chapter).
 >>> interact(draw, scale=Slider("scale s", 100.0, 1.0, 316.0, log=True))   # doctest: +SKIP
 
 ``draw(fig, **values)`` draws into a cleared matplotlib Figure. :func:`interact` draws it once with
-the initial values and displays it as an ordinary figure, so a book page or a run without a
-kernel shows a meaningful picture; in a live kernel the controls appear below it (full labels,
-exact initial values) and every change redraws the same figure in place. The cell's text output is
-a one-line summary of the controls, never a function or widget repr. ipywidgets, IPython and
-matplotlib are imported when :func:`interact` is called, never when ``vlm_course`` is imported.
+the initial values and displays it as a PNG image (:func:`figure_bundle`), so a book page or a run
+without a kernel shows a meaningful picture; in a live kernel the controls appear below it (full
+labels, exact initial values) and every change redraws the same figure in place. The cell's text
+output is a one-line summary of the controls, never a function or widget repr. ipywidgets,
+IPython and matplotlib are imported when :func:`interact` is called, never when ``vlm_course`` is
+imported.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -171,6 +174,18 @@ class Panel:
         return w.VBox(list(made.values()))
 
 
+def figure_bundle(fig) -> dict:
+    """A display bundle for a matplotlib Figure: ``{"image/png": base64 PNG, "text/plain": ...}``,
+    rendered at the figure's dpi with a tight bounding box (as the inline backend draws it).
+    Raises TypeError when ``fig`` has no ``savefig``."""
+    if not hasattr(fig, "savefig"):
+        raise TypeError(f"fig: expected a matplotlib Figure, got {type(fig).__name__}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "text/plain": "(figure)"}
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -185,7 +200,7 @@ def interact(draw: Callable, height: float = 2.8, **controls) -> None:
 
     draw: ``draw(fig, **values)``; controls: ``name=Slider(...)``, ``name=Dropdown(...)`` or
     ``name=Text(...)``;
-    height: inches. The figure is displayed as an ordinary (static) figure; in a Jupyter kernel
+    height: inches. The figure is displayed as PNG data (a static image); in a Jupyter kernel
     with ipywidgets the controls follow, and each change redraws that same figure in place. Without
     a kernel (a script) the figure is not shown; the summary line is printed either way.
     Returns None. Raises as :class:`Panel`.
@@ -196,12 +211,15 @@ def interact(draw: Callable, height: float = 2.8, **controls) -> None:
         return
     from IPython.display import display
 
-    handle = display(panel.fig, display_id=True)
+    # The figure goes out as PNG data, not as a Figure object: a Figure only renders where pyplot's
+    # inline backend has registered its formatter (a chapter that never imported pyplot got a
+    # "<Figure size ...>" repr instead of the picture).
+    handle = display(figure_bundle(panel.fig), raw=True, display_id=True)
     box = panel.widgets()
     if box is None:
         print(panel.summary())
         return
-    panel._on_change = lambda: handle.update(panel.fig)
+    panel._on_change = lambda: handle.update(figure_bundle(panel.fig), raw=True)
     bundle = box._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     data = dict(data or {})
