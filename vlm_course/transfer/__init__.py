@@ -14,6 +14,8 @@ any model with the course's VLM interface, freezes it and trains only its own pa
 * :mod:`~vlm_course.transfer.fit` — the few-shot optimisation loop, prediction, accuracy;
 * :mod:`~vlm_course.transfer.tasks` — the downstream task (grainy ShapeWorld) and its splits;
 * :mod:`~vlm_course.transfer.protocol` — the few-shot and base-to-new experiments;
+* :mod:`~vlm_course.transfer.pseudo_label` — unsupervised transfer: zero-shot pseudo-labels and
+  a probe fitted on them (chapter 14);
 * :mod:`~vlm_course.transfer.internals` — the one place that reaches inside a model's towers.
 
 Nothing is imported here (importing :mod:`vlm_course` must not import torch).
