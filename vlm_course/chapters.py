@@ -109,7 +109,10 @@ CHAPTERS: tuple[Chapter, ...] = (
             "hub, interop, training.distributed",
             "5", "Vision-Language Model Pre-training"),
     Chapter("14", "challenges", "Challenges and future directions",
-            "Challenges and future directions", "discussion and open exercises", "-",
+            "Challenges and future directions",
+            "each challenge beside a measured miniature (binding vs relations, typos, French "
+            "names, pairs seen, compute, zero-shot pseudo-labels); open questions",
+            "transfer.pseudo_label, evaluation.winoground, evaluation.frameworks, exercises",
             "9", "Future Directions"),
 )
 
