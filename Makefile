@@ -64,8 +64,11 @@ notebooks: $(STAMP)
 # The strict build: warnings are errors, nitpicky references, notebooks not executed.
 book-check: $(STAMP)
 	@mkdir -p $(CHECK_DIR)
-	sed 's/^\(  *execute_notebooks:\).*/\1 "off"/' book/_config.yml > $(CHECK_DIR)/_config.yml
+	sed -e 's/^\(  *execute_notebooks:\).*/\1 "off"/' \
+		-e 's|^\(    book_links:\) _ext$$|\1 $(CURDIR)/book/_ext|' book/_config.yml \
+		> $(CHECK_DIR)/_config.yml
 	@grep -q 'execute_notebooks: "off"' $(CHECK_DIR)/_config.yml
+	@grep -q 'book_links: /' $(CHECK_DIR)/_config.yml
 	$(BIN)/jupyter-book build $(BOOK_ARGS) --config $(CHECK_DIR)/_config.yml \
 		--path-output $(CHECK_DIR) -W -n --keep-going --all
 

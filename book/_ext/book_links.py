@@ -27,6 +27,7 @@ from pybtex.plugin import find_plugin, register_plugin
 from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
+from sphinxcontrib.bibtex.plugin import register_plugin as register_reference_style
 from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 from sphinxcontrib.bibtex.style.referencing.basic_author_year import (
     BasicAuthorYearParentheticalReferenceStyle,
@@ -141,11 +142,14 @@ class CourseAuthorYear(AuthorYearReferenceStyle):
             bracket=second.bracket, person=second.person,
             text_reference_sep=second.text_reference_sep, pre_text_sep=second.pre_text_sep,
             post_text_sep=second.post_text_sep)
+        self.role_style.update((role, style) for style in self.styles[:2]
+                               for role in style.role_names())
 
 
 register_plugin("pybtex.style.labels", "author_year", AuthorYearLabels)
 register_plugin("pybtex.style.formatting", "author_year", AuthorYearStyle)
-register_plugin("sphinxcontrib.bibtex.style.referencing", "course_author_year", CourseAuthorYear)
+register_reference_style("sphinxcontrib.bibtex.style.referencing", "course_author_year",
+                         CourseAuthorYear)
 
 
 def colab_edition(app, pagename, templatename, context, doctree) -> None:
