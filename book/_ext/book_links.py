@@ -36,13 +36,15 @@ from sphinxcontrib.bibtex.style.referencing.basic_author_year import (
 from sphinxcontrib.bibtex.style.template import join, join2, node, post_text, pre_text, reference
 
 COLAB_EDITION = "colab"
-ACCENTS = {"'": "\u0301", "`": "\u0300", '"': "\u0308", "^": "\u0302", "~": "\u0303"}
+ACCENTS = {"'": "\u0301", "`": "\u0300", '"': "\u0308", "^": "\u0302", "~": "\u0303",
+           "c": "\u0327", "v": "\u030c", "=": "\u0304", "u": "\u0306", ".": "\u0307"}
 
 
 def _plain(text: str) -> str:
-    """A bib name or year without TeX braces and accent macros (``Doll{\\'a}r`` -> Dollár)."""
+    """A bib name without TeX braces and accent macros (``Doll{\\'a}r`` -> Dollár)."""
     for accent, combining in ACCENTS.items():
-        text = re.sub(rf"\\{re.escape(accent)}\s*\{{?(\w)\}}?",
+        form = r"\{(\w)\}" if accent.isalpha() else r"\s*\{?(\w)\}?"  # \v{s}, \'e
+        text = re.sub(rf"\\{re.escape(accent)}{form}",
                       lambda m, c=combining: unicodedata.normalize("NFC", m[1] + c), text)
     return re.sub(r"\s+", " ", text.replace("{", "").replace("}", "")).strip()
 
