@@ -71,7 +71,9 @@ def test_chapter_opens_with_its_survey_section(chapter):
     """Right under '# NN Title', as its own paragraph: CHAPTERS[n].section_line."""
     title, first = first_paragraph_after_title(
         (ROOT / "notebooks" / f"{chapter.stem}.md").read_text())
-    assert title.startswith(f"# {chapter.number} "), f"{chapter.stem}: title {title!r}"
+    assert title == f"# {chapter.number} {chapter.title}", (
+        f"notebooks/{chapter.stem}.md: the title {title!r} differs from the course map's "
+        f"'# {chapter.number} {chapter.title}' (vlm_course/chapters.py)")
     assert first == chapter.section_line, (
         f"notebooks/{chapter.stem}.md: the paragraph under the title must be "
         f"{chapter.section_line!r}, got {first[:80]!r}; run `make sync` "
