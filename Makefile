@@ -3,7 +3,8 @@
 #   make test   unit tests, every notebook under nbval, notebook-pair sync, strict book build
 #   make book   execute every notebook and build the HTML book into book/_build/html
 #   make lab    JupyterLab on notebooks/ (.md chapters open as notebooks, MyST rendered)
-#   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext), and
+#   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext), write the
+#               repository URL, § line and install cell everywhere (tools/course_links.py), and
 #               regenerate the plain-CommonMark (Colab) edition in colab/
 #   make bench  run the benchmark scripts in bench/ and record their results
 
@@ -63,8 +64,11 @@ notebooks: $(STAMP)
 # The strict build: warnings are errors, nitpicky references, notebooks not executed.
 book-check: $(STAMP)
 	@mkdir -p $(CHECK_DIR)
-	sed 's/^\(  *execute_notebooks:\).*/\1 "off"/' book/_config.yml > $(CHECK_DIR)/_config.yml
+	sed -e 's/^\(  *execute_notebooks:\).*/\1 "off"/' \
+		-e 's|^\(    book_links:\) _ext$$|\1 $(CURDIR)/book/_ext|' book/_config.yml \
+		> $(CHECK_DIR)/_config.yml
 	@grep -q 'execute_notebooks: "off"' $(CHECK_DIR)/_config.yml
+	@grep -q 'book_links: /' $(CHECK_DIR)/_config.yml
 	$(BIN)/jupyter-book build $(BOOK_ARGS) --config $(CHECK_DIR)/_config.yml \
 		--path-output $(CHECK_DIR) -W -n --keep-going --all
 
@@ -81,7 +85,11 @@ lab: $(STAMP) hooks
 	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 		$(BIN)/jupyter lab notebooks
 
+# tools/course_links.py writes the repository URL (book/_config.yml) into the README, chapter
+# 00, pyproject.toml and every chapter's install cell, and the § line under every title.
 sync: $(STAMP)
+	$(BIN)/jupytext --sync notebooks/*.md
+	$(PY) tools/course_links.py
 	$(BIN)/jupytext --sync notebooks/*.md
 	$(PY) tools/plain_edition.py
 

@@ -51,3 +51,48 @@ def test_markdown_table_marks_status(tmp_path):
     assert len(table) == 2 + len(CHAPTERS)
     assert table[2].startswith("| 00 | Start here | ready |")
     assert table[3].startswith("| 01 | Paradigms of visual recognition | planned |")
+
+
+def first_paragraph_after_title(text: str) -> tuple[str, str]:
+    """(the '# ' title line, the first paragraph after it) of a chapter's MyST source."""
+    lines = text.split("\n")
+    title = next(i for i, line in enumerate(lines) if line.startswith("# "))
+    paragraph: list[str] = []
+    for line in lines[title + 1:]:
+        if line.strip():
+            paragraph.append(line.strip())
+        elif paragraph:
+            break
+    return lines[title], " ".join(paragraph)
+
+
+@pytest.mark.parametrize("chapter", READY, ids=lambda ch: ch.stem)
+def test_chapter_opens_with_its_survey_section(chapter):
+    """Right under '# NN Title', as its own paragraph: CHAPTERS[n].section_line."""
+    title, first = first_paragraph_after_title(
+        (ROOT / "notebooks" / f"{chapter.stem}.md").read_text())
+    assert title == f"# {chapter.number} {chapter.title}", (
+        f"notebooks/{chapter.stem}.md: the title {title!r} differs from the course map's "
+        f"'# {chapter.number} {chapter.title}' (vlm_course/chapters.py)")
+    assert first == chapter.section_line, (
+        f"notebooks/{chapter.stem}.md: the paragraph under the title must be "
+        f"{chapter.section_line!r}, got {first[:80]!r}; run `make sync` "
+        "(python tools/course_links.py writes it)")
+
+
+def test_first_paragraph_helper_reads_the_paragraph_under_the_title():
+    text = "---\nfront: matter\n---\n\n# 04 Title\n\n*Survey § 3 — X*\n\nIntro text\nmore\n"
+    assert first_paragraph_after_title(text) == ("# 04 Title", "*Survey § 3 — X*")
+    assert first_paragraph_after_title("# 01 T\nIntro\nmore\n\nnext")[1] == "Intro more"
+
+
+@pytest.mark.parametrize("chapter", READY, ids=lambda ch: ch.stem)
+def test_course_maps_show_the_survey_section(chapter):
+    readme = (ROOT / "README.md").read_text()
+    row = re.search(rf"^\|\s*{chapter.number}\s*\|[^|]*\|\s*§ {re.escape(chapter.section)} "
+                    rf"{re.escape(chapter.section_title)}\s*\|", readme, re.M)
+    assert row, (f"README.md's chapter table: the row of {chapter.number} needs the column "
+                 f"'§ {chapter.section} {chapter.section_title}' after the chapter's title")
+    table = markdown_table()
+    assert "survey §" in table.splitlines()[0]
+    assert f"| § {chapter.section} {chapter.section_title} |" in table

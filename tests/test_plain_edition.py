@@ -83,12 +83,15 @@ def test_citations_become_author_year_links_and_are_collected():
     cited = []
     out = convert("CLIP {cite}`radford2021clip` and the survey {cite:t}`zhang2024vlmsurvey`.",
                   cited)
-    assert "(Radford et al., 2021)" in out
+    assert "([Radford et al., 2021](https://arxiv.org/abs/2103.00020))" in out
     assert "[Zhang et al. (2024)](https://doi.org/10.1109/TPAMI.2024.3369699)" in out
     assert cited == ["radford2021clip", "zhang2024vlmsurvey"]
     assert bib["zhang2024vlmsurvey"]["link"].startswith("https://doi.org/")
     two = convert("{cite}`radford2021clip,jia2021align`")
-    assert two == "(Radford et al., 2021; Jia et al., 2021)"
+    assert two == ("([Radford et al., 2021](https://arxiv.org/abs/2103.00020); "
+                   "[Jia et al., 2021](https://arxiv.org/abs/2102.05918))")
+    suffixed = convert("{cite}`zhou2022coop` {cite}`zhou2022cocoop`")
+    assert "Zhou et al., 2022c" in suffixed and "Zhou et al., 2022b" in suffixed
 
 
 def test_inline_code_labels_comments_and_other_roles():

@@ -9,7 +9,8 @@ shows cleanly:
 - a dropdown admonition becomes ``<details><summary>Title</summary> ... </details>`` (folded);
   another admonition (``note``, ``tip``, ...) a block quote with its title in bold;
 - ``{cite}`key`` becomes "(Author et al., year)" linked to the DOI, URL or arXiv page from
-  ``book/references.bib`` (``{cite:t}``: "Author et al. (year)"), and the notebook ends with a
+  ``book/references.bib`` (``{cite:t}``: "Author et al. (year)") — the book's own author–year
+  label, "2022a" and "2022b" included (``book/_ext/book_links.py``) — and the notebook ends with a
   "References" cell listing the works it cites;
 - ``{math}`` becomes ``$...$``, ``{ref}``/``{doc}``/``{numref}``/``{eq}``/``{term}`` their text,
   ``(label)=`` target lines and ``%`` comment lines are dropped; ``{math}`` directives become
@@ -52,6 +53,17 @@ ADMONITIONS = ("note", "tip", "hint", "important", "warning", "caution", "attent
 
 # ---------------------------------------------------------------- citations (book/references.bib)
 
+def book_labels(data) -> dict[str, str]:
+    """key -> the author–year label the book gives each entry ("Zhou et al., 2022a"), from the
+    book's own extension ``book/_ext/book_links.py``, so both editions cite alike."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        from book_links import labels
+    finally:
+        sys.path.pop(0)
+    return labels(data)
+
+
 @lru_cache(maxsize=4)
 def bibliography(path: Path = BIB) -> dict[str, dict]:
     """key -> {"short": "Radford et al., 2021" parts, "link", "full"} for every entry of ``path``.
@@ -67,17 +79,11 @@ def bibliography(path: Path = BIB) -> dict[str, dict]:
         return re.sub(r"\s+", " ", latex.replace("{", "").replace("}", "")).strip()
 
     entries = {}
-    for key, entry in parse_file(str(path), bib_format="bibtex").entries.items():
+    data = parse_file(str(path), bib_format="bibtex")
+    labels = book_labels(data)  # the book's own labels: "Zhou et al., 2022a"
+    for key, entry in data.entries.items():
         people = entry.persons.get("author") or entry.persons.get("editor") or []
-        surnames = [plain(" ".join(p.prelast_names + p.last_names)) for p in people]
-        if not surnames:
-            who = plain(entry.fields.get("organization", entry.fields.get("title", key)))
-        elif len(surnames) == 1:
-            who = surnames[0]
-        elif len(surnames) == 2:
-            who = f"{surnames[0]} and {surnames[1]}"
-        else:
-            who = f"{surnames[0]} et al."
+        who, year = labels[key].rsplit(", ", 1)
         fields = entry.fields
         link = None
         if fields.get("doi"):
@@ -89,8 +95,8 @@ def bibliography(path: Path = BIB) -> dict[str, dict]:
         venue = next((plain(fields[f]) for f in VENUES if fields.get(f)), "")
         names = ", ".join(plain(" ".join(p.first_names + p.prelast_names + p.last_names))
                           for p in people)
-        full = f"{names or who} ({fields.get('year', 'n.d.')}). {plain(fields.get('title', ''))}."
-        entries[key] = {"who": who, "year": fields.get("year", "n.d."), "link": link,
+        full = f"{names or who} ({year}). {plain(fields.get('title', ''))}."
+        entries[key] = {"who": who, "year": year, "link": link,
                         "full": full + (f" *{venue}*." if venue else "")}
     return entries
 
