@@ -47,7 +47,7 @@ def _smallest_c_wins_ties() -> bool:
 
 def check_few_validation(answer) -> Verdict:
     """Exercise 2: what one validation example per class does to the choice of C."""
-    right = "a" if _smallest_c_wins_ties() else "c"
+    right = "a" if _smallest_c_wins_ties() else "b"
     return choice(
         answer, right, _ABC,
         hint="with one held-out example per class, how many different values can the "
