@@ -29,22 +29,29 @@ def _clip_and_classes():
     return clip, tuple(world_config_from_card(pretrained.card(NAME)).shapes)
 
 
-def check_coop_two_words(answer) -> Verdict:
-    """Exercise 1: the largest |difference| between CoOp(n_ctx=2, init="a photo") and zero-shot
-    with the template "a photo {}."."""
+@lru_cache(maxsize=1)
+def _coop_gap() -> float:
+    """Largest |CoOp(n_ctx=2, init="a photo") - zero-shot "a photo {}."| logit on 16 random unit
+    features (computed once)."""
     import torch
 
     from vlm_course.transfer.prompt_tuning import CoOp, CoOpConfig
 
     clip, classes = _clip_and_classes()
     coop = CoOp(clip, classes, CoOpConfig(n_ctx=2, init="a photo"))
-    features = torch.nn.functional.normalize(torch.randn(16, clip.config.embed_dim,
-                                                         generator=torch.Generator().manual_seed(0)),
-                                             dim=-1)
+    generator = torch.Generator().manual_seed(0)
+    features = torch.nn.functional.normalize(
+        torch.randn(16, clip.config.embed_dim, generator=generator), dim=-1)
     with torch.no_grad():
         prompts = clip.encode_text(clip.tokenize([f"a photo {c}." for c in classes]))
-        gap = float((coop.logits_from_features(features)
-                     - clip.logit_scale.exp() * features @ prompts.T).abs().max())
+        return float((coop.logits_from_features(features)
+                      - clip.logit_scale.exp() * features @ prompts.T).abs().max())
+
+
+def check_coop_two_words(answer) -> Verdict:
+    """Exercise 1: the largest |difference| between CoOp(n_ctx=2, init="a photo") and zero-shot
+    with the template "a photo {}."."""
+    gap = _coop_gap()
     return number(
         answer, gap, tol=1e-6,
         hint="build CoOp with the two-word context and compare its logits_from_features with "
@@ -99,15 +106,21 @@ def check_clean_headroom(answer) -> Verdict:
                "pre-training differ: the grain, a domain the model never saw.")
 
 
-def check_lora_params(answer) -> Verdict:
-    """Exercise 5: LoRA's trainable numbers on q and v of the image tower, for r = 1, 4, 16,
-    as a list ``[n(1), n(4), n(16)]`` (or a dict ``{1: n(1), 4: ..., 16: ...}``)."""
+@lru_cache(maxsize=4)
+def _lora_counts(ranks: tuple[int, ...]) -> list[int]:
+    """Trainable numbers of LoRA (q and v of the image tower) at each rank, counted once."""
     from vlm_course.transfer.fit import count_trainable
     from vlm_course.transfer.lora import LoRA, LoRAConfig
 
     clip, classes = _clip_and_classes()
+    return [count_trainable(LoRA(clip, classes, LoRAConfig(rank=r))) for r in ranks]
+
+
+def check_lora_params(answer) -> Verdict:
+    """Exercise 5: LoRA's trainable numbers on q and v of the image tower, for r = 1, 4, 16,
+    as a list ``[n(1), n(4), n(16)]`` (or a dict ``{1: n(1), 4: ..., 16: ...}``)."""
     ranks = (1, 4, 16)
-    target = [count_trainable(LoRA(clip, classes, LoRAConfig(rank=r))) for r in ranks]
+    target = _lora_counts(ranks)
     hint = ("each adapted (out x in) projection gets A (r x in) and B (out x r); count the "
             "adapted projections (q and v in every block of the image tower) and check with "
             "count_trainable for each rank.")
@@ -118,7 +131,7 @@ def check_lora_params(answer) -> Verdict:
         given = [int(g) for g in given]
     except (TypeError, ValueError):
         return verdict(False, "expected three numbers [n(1), n(4), n(16)]. " + hint)
-    d, per_rank = clip.config.vision.width, target[0]
+    d, per_rank = _clip_and_classes()[0].config.vision.width, target[0]
     return verdict(given == target, hint,
                    f"{target}: {per_rank} numbers per unit of rank. Each adapted {d} x {d} "
                    f"projection gets {d} r + {d} r = {2 * d} r; with q and v in each of the "
