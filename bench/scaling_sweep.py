@@ -91,7 +91,7 @@ def table(summaries: list[dict], axis_key: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--samples", type=int, default=25600)
+    parser.add_argument("--samples", type=int, default=ScalingPoint.samples)
     parser.add_argument("--scenes", type=int, nargs="+", default=[64, 256, 1024, 4096])
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 64, 256])
@@ -109,9 +109,14 @@ def main() -> None:
     jobs = [({**p.to_dict(), "seed": seed}, args.eval_scenes, args.retrieval_scenes)
             for seed in args.seeds for p in points]
     rows = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    partial = args.out / "scaling_sweep.partial.jsonl"        # rows as they come (removed at end)
+    partial.write_text("")
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         for row in pool.imap(_run, jobs):
             rows.append(row)
+            with partial.open("a") as f:
+                f.write(json.dumps(row) + "\n")
             print(f"  {row['objective']:<6} w{row['width']:<3} scenes {str(row['scenes']):>5} "
                   f"B{row['batch_size']:<4} seed {row['seed']}: colour+shape "
                   f"{row['zs_colour_shape']:.3f} held-out {row['zs_heldout']:.3f} R@1 "
@@ -155,6 +160,7 @@ def main() -> None:
           f"{os.cpu_count()}-core CPU (load average {load_before[0]:.1f} at the start).\n\n"
           + "\n\n".join(f"## {titles[a]}\n\n{tables[a]}" for a in axes) + "\n")
     (args.out / "scaling_sweep.md").write_text(md)
+    partial.unlink()
     print("\n" + md)
 
 

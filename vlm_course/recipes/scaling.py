@@ -53,7 +53,7 @@ class ScalingPoint:
     width: int = 32
     scenes: int | None = None
     batch_size: int = 64
-    samples: int = 6400
+    samples: int = 12800
     seed: int = 0
     lr: float = 2e-3
 
