@@ -36,6 +36,8 @@ class Published:
 
 
 _CLIP_TABLE = "Radford et al. 2021, appendix table of zero-shot results per CLIP model, ImageNet"
+_CLIP_BEST = ("Radford et al. 2021, Table 1 (CLIP vs Visual N-Grams, ImageNet column); also "
+              "quoted by Pham et al. 2023, section 1")
 _OPENCLIP = ("OpenCLIP release v0.2.1 'Pretrained Weights' table (In1k zero-shot top-1), also in "
              "the repository's docs/PRETRAINED.md")
 
@@ -47,8 +49,7 @@ PUBLISHED: tuple[Published, ...] = (
     Published("CLIP ViT-L/14", "CLIP (WIT-400M)", "WIT", 400e6, 75.3, "radford2021clip",
               _CLIP_TABLE),
     Published("CLIP ViT-L/14@336px", "CLIP (WIT-400M)", "WIT", 400e6, 76.2, "radford2021clip",
-              "Radford et al. 2021, Table 1 (CLIP vs Visual N-Grams, ImageNet column); also "
-              "quoted by Pham et al. 2023, section 1"),
+              _CLIP_BEST),
     Published("OpenCLIP ViT-B/32", "OpenCLIP (LAION-400M)", "LAION-400M", 400e6, 62.96,
               "ilharco2021openclip", _OPENCLIP + ", checkpoint laion400m_e31"),
     Published("OpenCLIP ViT-B/16", "OpenCLIP (LAION-400M)", "LAION-400M", 400e6, 67.07,
@@ -59,7 +60,7 @@ PUBLISHED: tuple[Published, ...] = (
               "ilharco2021openclip", _OPENCLIP + ", checkpoint laion2b_e16 (LAION-2B: the "
               "English subset of LAION-5B, Schuhmann et al. 2022)"),
     Published("CLIP ViT-L/14@336px", "largest model of each paper", "WIT", 400e6, 76.2,
-              "radford2021clip", "Radford et al. 2021, Table 1 (ImageNet column)"),
+              "radford2021clip", _CLIP_BEST),
     Published("ALIGN (EfficientNet-L2 + BERT-Large)", "largest model of each paper",
               "ALIGN alt-text", 1.8e9, 76.4, "jia2021align",
               "Jia et al. 2021, Table 4 (zero-shot ImageNet top-1); 1.8B pairs: section 3"),
