@@ -145,7 +145,8 @@ def run_point(point: ScalingPoint, *, eval_scenes: int = 1000, retrieval_scenes:
     world = world_config()
     source = recipe.batches(world, model, config, scenes=point.scenes)
     history = train(model, source, recipe.step, config, after_step=recipe.after_step,
-                    desc=f"{point.objective} w{point.width} N{point.scenes} B{point.batch_size}")
+                    desc=f"{point.objective}, width {point.width}, "
+                         f"{point.scenes or 'fresh'} pairs, batch {point.batch_size}")
     model.eval()
     with torch.no_grad():
         zs = evaluate_shapeworld(model, world, n=eval_scenes, split="test")
