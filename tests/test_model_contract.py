@@ -91,6 +91,23 @@ def clip_run(model, imgs, texts):
     return torch.cat([img, txt], dim=-1) * model.logit_scale.exp()
 
 
+def siglip_build():
+    import dataclasses as dc
+
+    from models_oracles import tiny_clip_config
+
+    from vlm_course.models.siglip import SigLIP, SigLIPConfig
+
+    return SigLIP(SigLIPConfig(**{f.name: getattr(tiny_clip_config("vit"), f.name)
+                                  for f in dc.fields(tiny_clip_config("vit"))
+                                  if f.name != "init_logit_scale"}))
+
+
+def siglip_run(model, imgs, texts):
+    """CLIP's per-row output plus the logit bias (so ``logit_bias`` gets a gradient too)."""
+    return clip_run(model, imgs, texts) + model.logit_bias
+
+
 def fusion_inputs():
     g = torch.Generator().manual_seed(5)
     mask = torch.ones(B, 7, dtype=torch.long)
@@ -279,6 +296,10 @@ ENTRIES: dict[str, Entry] = {
         clip_build("resnet"), lambda: (images(64, 64)()[0], clip_inputs()[1]), 48,
         (lambda m: m.encode_image(torch.rand(2, 3, 32, 32)),
          r"expected \(B, 3, 64, 64\), got \(2, 3, 32, 32\)"), clip_run),
+    "SigLIP (CLIP + logit bias, chapter 12)": Entry(
+        siglip_build, clip_inputs, 48,
+        (lambda m: m.encode_image(torch.rand(2, 3, 48, 48)),
+         r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), siglip_run),
     "FusionEncoder (ITM head)": Entry(
         lambda: FusionEncoder(FusionConfig(image_dim=24, text_dim=16, width=32)), fusion_inputs,
         2, (lambda m: m(*fusion_inputs()[:1], torch.rand(B, 10, 20)),

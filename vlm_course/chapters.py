@@ -102,7 +102,9 @@ CHAPTERS: tuple[Chapter, ...] = (
             "distill, evaluation",
             "7", "VLM Knowledge Distillation"),
     Chapter("12", "benchmarks", "Benchmarks", "Benchmarking analysis",
-            "the survey's trends reproduced in miniature", "all",
+            "published zero-shot accuracy vs data and model; the same trends in miniature (data, "
+            "width, batch, objective) with a sweep re-run live",
+            "evaluation.published, recipes.scaling, recipes.siglip, models.siglip",
             "8", "Performance Comparison"),
     Chapter("13", "real_models", "Real models and real scale", "(bridge to practice)",
             "chapter 08 on a Hugging Face CLIP; export/reload; bf16; torchrun = one process",

@@ -28,6 +28,7 @@ __all__ = ["RECIPES", "RecipePreset", "get"]
 #: Recipe name -> module (a new objective registers itself here).
 RECIPES: dict[str, str] = {
     "clip": "vlm_course.recipes.clip",
+    "siglip": "vlm_course.recipes.siglip",
     "simclr": "vlm_course.recipes.simclr",
     "itm": "vlm_course.recipes.itm",
     "mae": "vlm_course.recipes.mae",

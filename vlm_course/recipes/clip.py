@@ -6,6 +6,8 @@ loop (:func:`vlm_course.training.loop.train`):
 * :class:`ClipBatches` — the batch of step ``s`` is the ``(images, tokens)`` of ShapeWorld scenes
   ``s*B .. s*B + B - 1`` of the train split (rank ``r`` of ``R`` takes its contiguous slice), one
   caption per scene from :meth:`vlm_course.world.ShapeWorld.pairs` (keyed by the run's seed);
+  with ``scenes=N`` the run instead cycles through a fixed pool of ``N`` distinct pairs (chapter
+  12's data-size axis);
 * :func:`step` — the contrastive loss over the global batch
   (:func:`~vlm_course.training.distributed.distributed_clip_loss`, which is ``clip_loss`` in one
   process); :func:`after_step` clamps the log-space ``logit_scale`` to ``<= log(100)``;
@@ -29,8 +31,8 @@ from vlm_course.training.distributed import distributed_clip_loss
 from vlm_course.training.loop import TrainConfig, unwrap
 from vlm_course.world import ShapeWorld, WorldConfig
 
-__all__ = ["PRESETS", "ClipBatches", "after_step", "batches", "build_model", "clamp_logit_scale",
-           "evaluate", "in_batch_metrics", "migrate_card", "model_from_config",
+__all__ = ["POOL_RANGE", "PRESETS", "ClipBatches", "after_step", "batches", "build_model",
+           "clamp_logit_scale", "evaluate", "in_batch_metrics", "migrate_card", "model_from_config",
            "shapeworld_vocab", "step"]
 
 
@@ -70,18 +72,29 @@ def model_from_config(model_config: dict) -> CLIP:
     return CLIP(CLIPConfig.from_dict(model_config))
 
 
+#: Size of the index range a pool of ``scenes`` distinct training scenes is drawn from.
+POOL_RANGE = 1 << 20
+
+
 class ClipBatches:
     """``source(step, rank, world_size) -> (images (b,3,H,W) float32, tokens dict)`` with
     ``b = batch_size / world_size`` (see the module docstring).  Deterministic in its arguments.
 
+    ``scenes``: ``None`` (default) gives every step fresh scenes ``s*B .. s*B + B - 1``; an int
+    ``N`` limits the run to ``N`` distinct image-caption pairs (a finite dataset, chapter 12):
+    the scenes at positions ``0 .. N-1`` of a seeded random permutation of the indices
+    ``0 .. POOL_RANGE - 1`` (so a smaller pool is a subset of a larger one), visited in order and
+    cycled; position ``p`` of the stream is pool scene ``p mod N``, and each keeps one caption.
+
     Raises:
         TypeError: ``world`` is not a ShapeWorld / WorldConfig, or ``tokenize`` not callable.
-        ValueError: ``batch_size < 2`` (contrastive needs negatives); when called, a
-            ``batch_size`` that does not split over ``world_size`` or a bad ``rank``.
+        ValueError: ``batch_size < 2`` (contrastive needs negatives), ``scenes`` not ``None`` or
+            an int in ``[2, POOL_RANGE]``; when called, a ``batch_size`` that does not split over
+            ``world_size`` or a bad ``rank``.
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, tokenize: Callable, batch_size: int, *,
-                 seed: int = 0, split: str = "train") -> None:
+                 seed: int = 0, split: str = "train", scenes: int | None = None) -> None:
         if isinstance(world, WorldConfig):
             world = ShapeWorld(world)
         if not isinstance(world, ShapeWorld):
@@ -92,13 +105,26 @@ class ClipBatches:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
             raise ValueError("batch_size must be an int >= 2 (contrastive needs negatives), "
                              f"got {batch_size!r}")
+        if scenes is not None and (isinstance(scenes, bool) or not isinstance(scenes, int)
+                                   or not 2 <= scenes <= POOL_RANGE):
+            raise ValueError(f"scenes must be None or an int in [2, {POOL_RANGE}], got {scenes!r}")
         world.pairs(split, [], seed=seed)                 # checks split and seed now
         self.world, self.tokenize, self.batch_size = world, tokenize, batch_size
-        self.seed, self.split = seed, split
+        self.seed, self.split, self.scenes = seed, split, scenes
+        self.pool = None
+        if scenes is not None:
+            import numpy as np
 
-    def indices(self, step: int, rank: int = 0, world_size: int = 1) -> range:
-        """The scene indices of ``rank``'s shard of the batch of ``step``."""
-        return scene_indices(step, self.batch_size, rank, world_size)
+            order = np.random.default_rng(seed).permutation(POOL_RANGE)
+            self.pool = [int(i) for i in order[:scenes]]
+
+    def indices(self, step: int, rank: int = 0, world_size: int = 1) -> Sequence[int]:
+        """The scene indices of ``rank``'s shard of the batch of ``step`` (a ``range`` without
+        a pool, a list with one)."""
+        positions = scene_indices(step, self.batch_size, rank, world_size)
+        if self.pool is None:
+            return positions
+        return [self.pool[p % len(self.pool)] for p in positions]
 
     def at(self, indices: Sequence[int]):
         """``(images, tokens)`` of the given scenes (the training captions)."""
@@ -110,11 +136,12 @@ class ClipBatches:
 
 
 def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *,
-            split: str = "train") -> ClipBatches:
+            split: str = "train", scenes: int | None = None) -> ClipBatches:
     """The batch source of a run: ``config.batch_size`` scenes per step, captions keyed by
-    ``config.seed``, tokenized by ``model.tokenize``."""
+    ``config.seed``, tokenized by ``model.tokenize``; ``scenes`` limits the run to a pool of that
+    many distinct pairs (see :class:`ClipBatches`)."""
     return ClipBatches(world, unwrap(model).tokenize, config.batch_size, seed=config.seed,
-                       split=split)
+                       split=split, scenes=scenes)
 
 
 def step(model, batch) -> tuple[torch.Tensor, dict]:
