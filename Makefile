@@ -6,9 +6,9 @@
 #   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext), and
 #               regenerate the plain-CommonMark (Colab) edition in colab/
 #   make bench  run the benchmark scripts in bench/ and record their results
-#   make student          write the student edition, student/NN_slug.ipynb: every exercise's
-#                         solution replaced by `answer_K = ...  # your answer` (tools/student_edition.py)
-#   make student-check    run the student edition under nbval (checks say "not answered yet")
+#   make student        write the student edition student/NN_slug.ipynb (tools/student_edition.py):
+#                       each exercise's solution replaced by `answer_K = ...  # your answer`
+#   make student-check  run the student edition under nbval (checks say "not answered yet")
 
 PYTHON ?= python3
 VENV   := .venv
