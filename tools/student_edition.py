@@ -1,8 +1,8 @@
 """The student edition: every chapter with its exercise solutions replaced by stubs (issue 17).
 
 In the full edition (``notebooks/NN_slug.ipynb``) an exercise is a statement, a code cell tagged
-``solution`` that assigns one or more ``answer_*`` names, and a check cell whose last statement calls
-a ``check_*`` function from ``vlm_course.exercises.chNN``. This module writes
+``solution`` that assigns one or more ``answer_*`` names, and a check cell whose last statement
+calls a ``check_*`` function from ``vlm_course.exercises.chNN``. This module writes
 ``student/NN_slug.ipynb`` with
 
 - each solution cell's source replaced by one stub line per ``answer_*`` name, in the order the
