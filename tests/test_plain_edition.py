@@ -124,3 +124,18 @@ def test_bibtex_latex_becomes_plain_text(tmp_path):
     assert entry["who"] == "Schröder et al." and entry["year"] == "2020"
     assert entry["link"] == "https://arxiv.org/abs/2001.00001"
     assert "Jan Schröder, Ana Caça, J. Doe (2020). Pre-training — CLIP & co.." in entry["full"]
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_solutions_are_collapsed_colab_forms(source):
+    """Every solution cell of the source starts with Colab's #@title form (shown collapsed, as
+    the book folds it); no other cell does."""
+    nb = pe.plain_notebook(source)
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions, f"{source.name}: no exercise solutions"
+    for cell in nb.cells:
+        folded = cell.cell_type == "code" and cell.source.startswith(pe.SOLUTION_TITLE)
+        assert folded == (cell in solutions), f"{source.name}: {cell.source[:60]!r}"
+        if folded:
+            assert cell.metadata["cellView"] == "form"
+            assert "answer_" in cell.source

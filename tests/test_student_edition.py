@@ -20,7 +20,7 @@ def notebook(*cells):
 
 
 def solution(source: str):
-    return new_code_cell(source, metadata={"tags": ["solution", "hide-input"]})
+    return new_code_cell(source, metadata={"tags": ["solution", "hide-cell"]})
 
 
 def test_solution_becomes_a_stub_and_everything_else_is_kept():
@@ -29,7 +29,8 @@ def test_solution_becomes_a_stub_and_everything_else_is_kept():
         new_code_cell("xs = [1, 2, 3]", metadata={"tags": ["keep-me"]}),
         solution("%time total = sum(xs)\nhelper = total * 2\nanswer_1, answer_2 = total, helper\n"
                  "answer_3: int = 4\nanswer_1 += 0"),
-        new_code_cell("from m import check_sum\ncheck_sum(answer_1, answer_2, answer_3)"),
+        new_code_cell("from m import check_sum\ncheck_sum(answer_1, answer_2, answer_3)",
+                      metadata={"tags": ["hide-output"]}),
         new_markdown_cell("after"),
     )
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="old output")]

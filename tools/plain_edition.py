@@ -212,6 +212,9 @@ def convert_markdown(text: str, where: str, cited: list[str] | None = None) -> s
 
 # ---------------------------------------------------------------- notebooks
 
+SOLUTION_TITLE = '#@title Solution (double-click to show) { display-mode: "form" }'
+
+
 def plain_notebook(source: Path):
     """The plain edition of one chapter (an nbformat notebook, no outputs)."""
     import jupytext
@@ -224,6 +227,11 @@ def plain_notebook(source: Path):
             cell.source = convert_markdown(cell.source, f"{source.name} cell {i}", cited)
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            if "solution" in cell.metadata.get("tags", []):
+                # Colab shows a cell that starts with a #@title form collapsed: the solution is
+                # folded there as in the book, until the student double-clicks the title.
+                cell.source = f"{SOLUTION_TITLE}\n{cell.source}"
+                cell.metadata["cellView"] = "form"
         cell.metadata.pop("jupytext", None)
     if cited:
         bib = bibliography()

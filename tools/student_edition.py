@@ -6,9 +6,10 @@ calls a ``check_*`` function from ``vlm_course.exercises.chNN``. This module wri
 ``student/NN_slug.ipynb`` with
 
 - each solution cell's source replaced by one stub line per ``answer_*`` name, in the order the
-  solution first assigns them (``answer_2 = ...  # your answer``), its ``solution``/``hide-input``
+  solution first assigns them (``answer_2 = ...  # your answer``), its ``solution``/``hide-cell``
   tags replaced by ``exercise-stub``;
-- the check cell after it tagged ``exercise-check``;
+- the check cell after it tagged ``exercise-check`` (its book-only ``hide-output`` dropped, so the
+  verdict shows);
 - every other cell kept as it is (source, id, metadata, tags), and no outputs anywhere.
 
 A check on ``...`` reports "not answered yet" (unless ``VLM_COURSE_CHECKS=strict``), so the student
@@ -38,7 +39,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 EDITION = ROOT / "student"
-SOLUTION, HIDE = "solution", "hide-input"
+SOLUTION = "solution"
+# Tags that fold answers in the book: a student's own stub and verdict are shown unfolded.
+HIDE = ("hide-input", "hide-cell", "hide-output")
 STUB_TAG, CHECK_TAG = "exercise-stub", "exercise-check"
 ANSWER = re.compile(r"^answer_\w+$")
 MAGIC = re.compile(r"^\s*[%!]")
@@ -148,7 +151,8 @@ def student_edition(nb: nbformat.NotebookNode, chapter: str) -> nbformat.Noteboo
             solution_only.update({n: i for n in stored
                                   if not ANSWER.match(n) and n not in defined})
             cell.source = "\n".join(f"{n} = ...  # your answer" for n in names)
-            cell.metadata["tags"] = [t for t in tags if t not in (SOLUTION, HIDE)] + [STUB_TAG]
+            kept = [t for t in tags if t != SOLUTION and t not in HIDE]
+            cell.metadata["tags"] = kept + [STUB_TAG]
             pending = i
             continue
         if cell.cell_type != "code":
@@ -166,7 +170,7 @@ def student_edition(nb: nbformat.NotebookNode, chapter: str) -> nbformat.Noteboo
             if not _ends_with_check(cell.source, where):
                 raise ValueError(f"{chapter}, cell {pending}: solution cell not followed by a "
                                  "check cell (a code cell ending with `check_*(...)`)")
-            cell.metadata["tags"] = tags + [CHECK_TAG]
+            cell.metadata["tags"] = [t for t in tags if t not in HIDE] + [CHECK_TAG]
             pending = None
     if pending is not None:
         raise ValueError(f"{chapter}, cell {pending}: solution cell not followed by a check cell "
