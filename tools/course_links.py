@@ -161,8 +161,8 @@ def opening_links(url: str, branch: str) -> str:
   (or a chapter page's Colab button in the book). Its first cell installs the course when it is
   missing: it clones {url} (branch `{branch}`), which brings the
   shipped checkpoints in `data/`, and runs `pip install -e` on the clone (pip fetches what
-  Colab lacks of the dependencies). Colab renders this edition without MyST: answers in a
-  fold, citations as author and year.
+  Colab lacks of the dependencies). Colab renders this edition without MyST: solutions in a
+  collapsed form, citations as author and year.
 """
 
 
