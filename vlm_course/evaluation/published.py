@@ -7,7 +7,11 @@ each with the paper (a key of ``book/references.bib``) and the place in it the n
 
 Only numbers the course could check against the source are here; models whose numbers could not be
 checked (e.g. CLIP ViT-B/16, FILIP, LiT's data size, EVA-CLIP) are left out rather than quoted
-from memory.  ``pairs`` is the size of the pre-training set in image-text pairs (not the number
+from memory.  One caveat: CLIP's ViT-B/32 and ViT-L/14 rows (63.2, 75.3) are the widely quoted
+figures of the paper's per-model appendix table, which could not be re-opened offline when they
+were typed; the ViT-L/14@336px row (76.2) was checked against a second paper.
+
+``pairs`` is the size of the pre-training set in image-text pairs (not the number
 of pairs *seen*, which counts epochs); ``top1`` is zero-shot top-1 accuracy (%) on the ImageNet-1k
 validation set as the source reports it.  Nothing here imports torch.
 """
