@@ -91,7 +91,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--tasks", nargs="+", default=list(SUPERVISED))
     parser.add_argument("--name", default="paradigms", help="results file stem")
+    parser.add_argument("--run", nargs="+", help="rows to compute (default: every row)")
+    parser.add_argument("--reuse-from", help="a previous results file (same protocol, pool and "
+                        "seeds): the rows not in --run are copied from it, for rows whose "
+                        "checkpoints did not change")
+    parser.add_argument("--rename", nargs="*", default=[], metavar="NEW=OLD",
+                        help="with --reuse-from: row NEW is the previous file's row OLD")
     args = parser.parse_args()
+    every = (*PARADIGMS, RANDOM_VIT, UNRELATED)
+    run = tuple(args.run or every)
+    if any(r not in every for r in run) or (args.run and not args.reuse_from):
+        parser.error(f"--run takes rows of {every} and needs --reuse-from")
+    old = json.loads(Path(args.reuse_from).read_text()) if args.reuse_from else None
+    rename = dict(pair.split("=", 1) for pair in args.rename)
     torch.set_num_threads(1)
     clip = pretrained.load("clip_tiny_shapeworld", device="cpu")
     simclr = pretrained.load("simclr_tiny48_shapeworld", device="cpu")
@@ -99,9 +111,13 @@ def main() -> None:
     builders = {"shapeworld-shapes": lambda: shapeworld_shapes(**POOL),
                 "shapeworld-grainy": lambda: shapeworld_shapes(**POOL, grain=GRAIN),
                 "digits": digits}
-    out = {"command": "OMP_NUM_THREADS=1 python bench/paradigms.py "
-                      f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} "
-                      f"--tasks {' '.join(args.tasks)} --name {args.name}",
+    command = ("OMP_NUM_THREADS=1 nice -n 10 python bench/paradigms.py "
+               f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} "
+               f"--tasks {' '.join(args.tasks)} --name {args.name}")
+    if old:
+        command += (" --run " + " ".join(f"'{r}'" for r in run) + f" --reuse-from "
+                    f"{args.reuse_from}" + "".join(f" --rename '{p}'" for p in args.rename))
+    out = {"command": command,
            "seeds": args.seeds, "steps": args.steps, "shots": [k or "full" for k in SHOTS],
            "pool": POOL, "grain": GRAIN, "torch_threads": torch.get_num_threads(),
            "load_average": list(os.getloadavg()), "tasks": {},
@@ -115,8 +131,17 @@ def main() -> None:
         res = run_paradigms(task, clip=clip, simclr=simclr, mae=mae,
                             supervised=pretrained.load(SUPERVISED[name], device="cpu"),
                             seeds=args.seeds, steps=args.steps,
-                            paradigms=(*PARADIGMS, RANDOM_VIT), log=print)
-        if name == "shapeworld-shapes":
+                            paradigms=[r for r in run if r != UNRELATED], log=print)
+        if old:
+            prev = old["tasks"][name]["results"]
+            assert old["seeds"] == args.seeds and old["pool"] == POOL, "another protocol"
+            for row in every:
+                if row not in run and rename.get(row, row) in prev:
+                    res[row] = prev[rename.get(row, row)]
+            res = {row: res[row] for row in every if row in res}
+            out["reused"] = {"from_command": old["command"], "rows": {
+                row: rename.get(row, row) for row in every if row not in run and row in res}}
+        if name == "shapeworld-shapes" and UNRELATED in run:
             unrelated = pretrained.load("supervised_tiny_shapeworld", device="cpu").eval()
             res[UNRELATED] = train_curve(
                 lambda m=unrelated, k=task.num_classes: copy.deepcopy(m).replace_head((k,)), task,
