@@ -100,8 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     every = (*PARADIGMS, RANDOM_VIT, UNRELATED)
     run = tuple(args.run or every)
-    if any(r not in every for r in run) or (args.run and not args.reuse_from):
-        parser.error(f"--run takes rows of {every} and needs --reuse-from")
+    if any(r not in every for r in run):
+        parser.error(f"--run takes rows of {every}, got {run}")
     old = json.loads(Path(args.reuse_from).read_text()) if args.reuse_from else None
     rename = dict(pair.split("=", 1) for pair in args.rename)
     torch.set_num_threads(1)
@@ -114,9 +114,11 @@ def main() -> None:
     command = ("OMP_NUM_THREADS=1 nice -n 10 python bench/paradigms.py "
                f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} "
                f"--tasks {' '.join(args.tasks)} --name {args.name}")
+    if args.run:
+        command += " --run " + " ".join(f"'{r}'" for r in run)
     if old:
-        command += (" --run " + " ".join(f"'{r}'" for r in run) + f" --reuse-from "
-                    f"{args.reuse_from}" + "".join(f" --rename '{p}'" for p in args.rename))
+        command += (f" --reuse-from {args.reuse_from}"
+                    + "".join(f" --rename '{p}'" for p in args.rename))
     out = {"command": command,
            "seeds": args.seeds, "steps": args.steps, "shots": [k or "full" for k in SHOTS],
            "pool": POOL, "grain": GRAIN, "torch_threads": torch.get_num_threads(),
@@ -137,7 +139,8 @@ def main() -> None:
             assert old["seeds"] == args.seeds and old["pool"] == POOL, "another protocol"
             for row in every:
                 if row not in run and rename.get(row, row) in prev:
-                    res[row] = prev[rename.get(row, row)]
+                    res[row] = {k if k in ("full", "accuracy") else int(k): v   # JSON keys
+                                for k, v in prev[rename.get(row, row)].items()}
             res = {row: res[row] for row in every if row in res}
             out["reused"] = {"from_command": old["command"], "rows": {
                 row: rename.get(row, row) for row in every if row not in run and row in res}}

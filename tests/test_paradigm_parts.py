@@ -195,3 +195,15 @@ def test_vit_layer_features_end_at_the_tower_output():
                                vit.forward_features(x)[:, 0])       # block 2 = the last tokens
     with pytest.raises(ValueError, match="pool must be 'mean' or 'cls'"):
         vit_layer_features(vit, x, pool="max")
+
+
+def test_issue13_presets_pretrain_on_related_data():
+    from vlm_course.recipes import simclr
+
+    shifted = supervised.PRESETS["tiny_shape_shifted"]()
+    assert shifted.options["tasks"] == ("shape",) and shifted.model.num_classes == (8,)
+    assert shifted.world.background == "textured" and len(shifted.world.colours) == 4
+    assert shifted.world.shapes == WorldConfig().shapes            # the same eight shape names
+    single = simclr.PRESETS["tiny48_single"]()
+    assert single.world.max_objects == 1 and single.options["augment"].crop_scale[0] > 0.5
+    assert single.model == simclr.PRESETS["tiny48"]().model       # CLIP tiny's image tower
