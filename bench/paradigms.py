@@ -142,7 +142,8 @@ def main() -> None:
                     res[row] = {k if k in ("full", "accuracy") else int(k): v   # JSON keys
                                 for k, v in prev[rename.get(row, row)].items()}
             res = {row: res[row] for row in every if row in res}
-            out["reused"] = {"from_command": old["command"], "rows": {
+            out["reused"] = {"from_command": old["command"], "from_reused": old.get("reused"),
+                             "rows": {
                 row: rename.get(row, row) for row in every if row not in run and row in res}}
         if name == "shapeworld-shapes" and UNRELATED in run:
             unrelated = pretrained.load("supervised_tiny_shapeworld", device="cpu").eval()

@@ -37,8 +37,8 @@ from vlm_course.training.finetune import accuracy, fit_classifier
 from .linear_probe import _spread, kshot_curve, kshot_indices
 
 __all__ = ["PARADIGMS", "RANDOM_VIT", "SHOTS", "TRAINED", "ClassificationTask", "crossover_k",
-           "digits", "probe_curve", "run_paradigms", "shapeworld_shapes", "train_curve",
-           "zero_shot_accuracy", "zero_shot_crossover"]
+           "digits", "mae_features", "probe_curve", "run_paradigms", "shapeworld_shapes",
+           "train_curve", "zero_shot_accuracy", "zero_shot_crossover"]
 
 #: Labels per class of the label-efficiency curve (None: the whole training pool).
 SHOTS: tuple[int | None, ...] = (1, 2, 4, 8, 16, 64, None)
@@ -251,6 +251,22 @@ def zero_shot_crossover(curve: dict, zero_shot: float) -> dict:
             "max": max(reached) if reached else None, "reached": len(reached), "first": ks[0]}
 
 
+def mae_features(mae) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``images (B, 3, H, W) -> (B, D)``: what ``mae.encode_image`` computes (every patch
+    visible, the mean of the encoded patch tokens), with the patches kept in their own order.
+    ``encode_image`` shuffles them with fresh random noise even at mask ratio 0, which leaves the
+    features equal only up to float rounding from one call to the next; fixed noise makes them
+    exactly reproducible, so a live probe can be checked against a shipped one."""
+
+    def encode(images: torch.Tensor) -> torch.Tensor:
+        B, N = images.shape[0], mae.num_patches
+        noise = torch.arange(N, dtype=torch.float32).expand(B, N)      # identity order
+        latent, _, _ = mae.forward_encoder(images, 0.0, noise=noise)
+        return latent[:, 1:].mean(dim=1)
+
+    return encode
+
+
 def _unit(encode: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
     return lambda images: torch.nn.functional.normalize(encode(images).float(), dim=-1)
 
@@ -264,8 +280,8 @@ def run_paradigms(task: ClassificationTask, *, clip, simclr, supervised, mae=Non
 
     ``clip``: a VLM whose image tower takes ``task``'s images (zero-shot and probe on its unit
     image embeddings); ``simclr``: an image encoder (probe on its unit outputs); ``mae``: a
-    :class:`~vlm_course.models.mae.MaskedAutoencoder` (probe on its unit ``encode_image``, the mean
-    of its encoded patches; needed only when the MAE paradigm runs); ``supervised``:
+    :class:`~vlm_course.models.mae.MaskedAutoencoder` (probe on its unit :func:`mae_features`, the
+    mean of its encoded patches; needed only when the MAE paradigm runs); ``supervised``:
     an :class:`~vlm_course.models.classifier.ImageClassifier` pre-trained on another task (copied,
     given a new head, fine-tuned for ``steps`` steps at lr 1e-3); the CNN from scratch is the
     same architecture freshly initialised (``steps`` steps at lr 2e-3).  Every model is used in
@@ -311,7 +327,7 @@ def run_paradigms(task: ClassificationTask, *, clip, simclr, supervised, mae=Non
                                           steps=steps, lr=1e-3),
         PARADIGMS[3]: lambda: probe_curve(_unit(simclr), task, shots=shots, seeds=seeds,
                                           cache=cache, key="simclr"),
-        PARADIGMS[4]: lambda: probe_curve(_unit(mae.encode_image), task, shots=shots,
+        PARADIGMS[4]: lambda: probe_curve(_unit(mae_features(mae)), task, shots=shots,
                                           seeds=seeds, cache=cache, key="mae"),
         PARADIGMS[5]: lambda: probe_curve(_unit(clip.encode_image), task, shots=shots,
                                           seeds=seeds, cache=cache, key="clip"),
