@@ -207,3 +207,20 @@ def test_issue13_presets_pretrain_on_related_data():
     single = simclr.PRESETS["tiny48_single"]()
     assert single.world.max_objects == 1 and single.options["augment"].crop_scale[0] > 0.5
     assert single.model == simclr.PRESETS["tiny48"]().model       # CLIP tiny's image tower
+
+
+def test_mae_features_are_encode_image_made_reproducible():
+    from vlm_course.evaluation.paradigms import mae_features
+    from vlm_course.models.mae import MAEConfig, MaskedAutoencoder
+
+    torch.manual_seed(0)
+    mae = MaskedAutoencoder(MAEConfig.tiny()).eval()
+    x = torch.rand(6, 3, 48, 48)
+    with torch.no_grad():
+        feats = mae_features(mae)(x)
+        torch.testing.assert_close(feats, mae.encode_image(x), atol=1e-5, rtol=1e-5)
+        torch.manual_seed(1)                               # another RNG state: the same bits
+        again = mae_features(mae)(x)
+        split = torch.cat([mae_features(mae)(x[:2]), mae_features(mae)(x[2:])])
+    assert feats.shape == (6, mae.config.encoder.width) and torch.equal(feats, again)
+    torch.testing.assert_close(split, feats, atol=1e-6, rtol=1e-6)
