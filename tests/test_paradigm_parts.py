@@ -6,10 +6,14 @@ import torch
 
 from vlm_course.evaluation.handcrafted import hog_features
 from vlm_course.evaluation.paradigms import (
+    PARADIGMS,
     ClassificationTask,
+    crossover_k,
     probe_curve,
+    run_paradigms,
     shapeworld_shapes,
     train_curve,
+    zero_shot_crossover,
 )
 from vlm_course.models.classifier import ClassifierConfig, ImageClassifier
 from vlm_course.recipes import supervised
@@ -137,6 +141,44 @@ def test_shapeworld_task_is_seeded_and_balanced_enough():
         shapeworld_shapes(n_train=2)
 
 
+def test_grainy_shapeworld_task_adds_seeded_noise_to_the_same_scenes():
+    clean = shapeworld_shapes(WorldConfig(canvas=32), n_train=16, n_test=8, seed=1)
+    grainy = shapeworld_shapes(WorldConfig(canvas=32), n_train=16, n_test=8, seed=1, grain=0.05)
+    again = shapeworld_shapes(WorldConfig(canvas=32), n_train=16, n_test=8, seed=1, grain=0.05)
+    assert grainy.name == "shapeworld-shapes-grain0.05" and clean.name == "shapeworld-shapes"
+    assert torch.equal(grainy.train_images, again.train_images)
+    assert torch.equal(grainy.test_labels, clean.test_labels)
+    noise = (grainy.test_images - clean.test_images).abs()
+    assert 0.0 < float(noise.mean()) < 0.1 and grainy.test_images.max() <= 1.0
+    with pytest.raises(ValueError, match="grain must be a number >= 0"):
+        shapeworld_shapes(n_train=16, n_test=8, grain=-0.1)
+
+
+def test_crossover_is_interpolated_in_log2_k():
+    assert crossover_k([1, 2, 4], [0.2, 0.4, 0.8], 0.6) == pytest.approx(2 ** 1.5)
+    assert crossover_k([1, 2, 4], [0.2, 0.4, 0.8], 0.4) == pytest.approx(2.0)
+    assert crossover_k([1, 2, 4], [0.7, 0.8, 0.9], 0.5) == 1.0      # already there at k = 1
+    assert crossover_k([1, 2, 4], [0.2, 0.3, 0.35], 0.5) is None    # never reached
+    with pytest.raises(ValueError, match="shots must be increasing ints >= 1"):
+        crossover_k([2, 1], [0.1, 0.2], 0.5)
+    curve = {1: {"mean": 0.3, "values": [0.2, 0.4]}, 2: {"mean": 0.5, "values": [0.4, 0.6]},
+             4: {"mean": 0.7, "values": [0.45, 0.95]}, "full": {"mean": 0.9, "values": [0.9, 0.9]}}
+    cross = zero_shot_crossover(curve, 0.5)
+    assert cross["k"] == pytest.approx(2.0) and cross["reached"] == 1
+    assert cross["per_seed"][0] is None and 1.0 < cross["per_seed"][1] < 2.0
+    assert cross["min"] == cross["max"] == cross["per_seed"][1]
+    with pytest.raises(ValueError, match="curve must hold numeric budgets"):
+        zero_shot_crossover({"full": curve["full"]}, 0.5)
+
+
+def test_run_paradigms_needs_mae_for_the_mae_row():
+    x, y = _bars(8, 16)
+    task = ClassificationTask("bars", x, y, x, y, ("vertical", "horizontal"), ("a {} bar",))
+    net = ImageClassifier(ClassifierConfig.tiny((2,), image_size=16))
+    with pytest.raises(ValueError, match="mae must be a MaskedAutoencoder"):
+        run_paradigms(task, clip=net, simclr=net, supervised=net, paradigms=(PARADIGMS[4],))
+
+
 def test_vit_layer_features_end_at_the_tower_output():
     from vlm_course.evaluation.layers import layer_names, vit_layer_features
     from vlm_course.models.vit import VisionTransformer, ViTConfig
@@ -153,3 +195,32 @@ def test_vit_layer_features_end_at_the_tower_output():
                                vit.forward_features(x)[:, 0])       # block 2 = the last tokens
     with pytest.raises(ValueError, match="pool must be 'mean' or 'cls'"):
         vit_layer_features(vit, x, pool="max")
+
+
+def test_issue13_presets_pretrain_on_related_data():
+    from vlm_course.recipes import simclr
+
+    shifted = supervised.PRESETS["tiny_shape_shifted"]()
+    assert shifted.options["tasks"] == ("shape",) and shifted.model.num_classes == (8,)
+    assert shifted.world.background == "textured" and len(shifted.world.colours) == 4
+    assert shifted.world.shapes == WorldConfig().shapes            # the same eight shape names
+    single = simclr.PRESETS["tiny48_single"]()
+    assert single.world.max_objects == 1 and single.options["augment"].crop_scale[0] > 0.5
+    assert single.model == simclr.PRESETS["tiny48"]().model       # CLIP tiny's image tower
+
+
+def test_mae_features_are_encode_image_made_reproducible():
+    from vlm_course.evaluation.paradigms import mae_features
+    from vlm_course.models.mae import MAEConfig, MaskedAutoencoder
+
+    torch.manual_seed(0)
+    mae = MaskedAutoencoder(MAEConfig.tiny()).eval()
+    x = torch.rand(6, 3, 48, 48)
+    with torch.no_grad():
+        feats = mae_features(mae)(x)
+        torch.testing.assert_close(feats, mae.encode_image(x), atol=1e-5, rtol=1e-5)
+        torch.manual_seed(1)                               # another RNG state: the same bits
+        again = mae_features(mae)(x)
+        split = torch.cat([mae_features(mae)(x[:2]), mae_features(mae)(x[2:])])
+    assert feats.shape == (6, mae.config.encoder.width) and torch.equal(feats, again)
+    torch.testing.assert_close(split, feats, atol=1e-6, rtol=1e-6)

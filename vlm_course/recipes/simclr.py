@@ -11,7 +11,9 @@ loop (:func:`vlm_course.training.loop.train`):
 * :func:`make_step` / :func:`step` — NT-Xent over the ``2b`` views of the local batch (each rank
   contrasts its own views; features are not gathered across ranks);
 * :data:`PRESETS` ``tiny`` — chapter 04's 32x32 one-object world and a ViT image tower;
-  ``tiny48`` — chapter 01's: CLIP tiny's 48x48 world and image tower;
+  ``tiny48`` — CLIP tiny's 48x48 world and image tower (300 steps, probes near chance);
+  ``tiny48_single`` — chapter 01's: the same tower on single-object scenes, gentler crops and
+  full-strength colour distortion (``simclr_tiny48_shapeworld`` since issue 13);
 * :func:`evaluate` — nearest-class-mean probes of colour and shape on frozen features.
 """
 
@@ -52,6 +54,18 @@ PRESETS: dict[str, Callable[[], RecipePreset]] = {
         train=TrainConfig(steps=300, batch_size=64, lr=2e-3, weight_decay=0.05,
                           warmup_steps=20, checkpoint_every=50),
         options={"augment": AugmentConfig()}),
+    # chapter 01's re-shipped self-supervised paradigm (issue 13): "tiny48" probed near chance on
+    # shape because its crops (35% of a 48x48 scene of 1-2 small objects) often cut the objects
+    # apart or kept different ones in the two views.  Single-object scenes, crops that keep most
+    # of the scene, and colour distortion at SimCLR's full strength (any hue) leave shape as the
+    # cue that tells two scenes apart; 800 steps fit the 12-minute single-thread budget.
+    "tiny48_single": lambda: RecipePreset(
+        model=ViTConfig(image_size=48, patch_size=8, width=64, layers=2, heads=4, output_dim=64),
+        world=WorldConfig(canvas=48, max_objects=1),
+        train=TrainConfig(steps=800, batch_size=64, lr=2e-3, weight_decay=0.05,
+                          warmup_steps=40, checkpoint_every=100),
+        options={"augment": AugmentConfig(crop_scale=(0.55, 1.0), brightness=0.8,
+                                          contrast=0.8, saturation=0.8, hue=0.5)}),
 }
 
 

@@ -14,6 +14,9 @@ it into the one training loop (:func:`vlm_course.training.loop.train`):
   48x48 scenes of 1-3 objects: a task that never shows a shape label, so a shape classifier
   fine-tuned from it is honestly "pre-trained on another task"; ``tiny_shape`` — the shape of
   single-object scenes (the pre-training for a task on other images, e.g. scikit-learn's digits);
+  ``tiny_shape_shifted`` — the shape of single objects on textured backgrounds in four of the
+  eight colours: the pre-training of chapter 01's ShapeWorld task (same label names, another
+  image distribution);
 * :func:`evaluate` — test accuracy of every task, for a shipped checkpoint's card.
 """
 
@@ -51,8 +54,9 @@ def num_classes(world: WorldConfig, tasks: Sequence[str]) -> tuple[int, ...]:
     return tuple(len(table[t]) for t in tasks)
 
 
-def _preset(tasks: tuple[str, ...], max_objects: int, steps: int) -> Callable[[], RecipePreset]:
-    world = WorldConfig(canvas=48, max_objects=max_objects)
+def _preset(tasks: tuple[str, ...], max_objects: int, steps: int,
+            **world_options) -> Callable[[], RecipePreset]:
+    world = WorldConfig(canvas=48, max_objects=max_objects, **world_options)
     return lambda: RecipePreset(
         model=ClassifierConfig.tiny(num_classes(world, tasks), image_size=48), world=world,
         train=TrainConfig(steps=steps, batch_size=64, lr=2e-3, weight_decay=0.05,
@@ -64,6 +68,12 @@ def _preset(tasks: tuple[str, ...], max_objects: int, steps: int) -> Callable[[]
 PRESETS: dict[str, Callable[[], RecipePreset]] = {
     "tiny": _preset(("count", "colour", "size"), 3, 400),
     "tiny_shape": _preset(("shape",), 1, 400),
+    # chapter 01's supervised pre-training for ShapeWorld shapes (issue 13): the same eight shape
+    # names, but another image distribution -- textured backgrounds and only four of the eight
+    # colours -- as ImageNet's classes overlap a downstream task's while its photos differ.  The
+    # count/colour/size task of "tiny" shares no feature with shape and transferred negatively.
+    "tiny_shape_shifted": _preset(("shape",), 1, 400, background="textured",
+                                  colours=("red", "green", "blue", "yellow")),
 }
 
 
