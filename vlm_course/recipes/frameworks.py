@@ -28,9 +28,12 @@ def framework_world():
 
 
 def framework_train():
-    """The shared budget: 100 steps of 64 pairs, AdamW lr 2e-3 (10 warm-up steps), seed 0 (what
-    three runs side by side could afford on the course's shared 2-core CPU)."""
+    """The shared budget: 500 steps of 64 pairs, AdamW lr 2e-3 (50 warm-up steps, then cosine),
+    seed 0.  One step of the three runs costs about 0.75 single-thread CPU-s on the course's
+    2-core CPU (two-tower 0.13, two-leg 0.40, one-tower 0.21; ``bench/frameworks.py`` measures
+    them side by side), but the machine is shared: 500 steps is what the two-leg run, the
+    slowest, could reach in under an hour while other jobs held the CPU."""
     from vlm_course.training.loop import TrainConfig
 
-    return TrainConfig(steps=100, batch_size=64, lr=2e-3, weight_decay=0.1, warmup_steps=10,
-                       checkpoint_every=25)
+    return TrainConfig(steps=500, batch_size=64, lr=2e-3, weight_decay=0.1, warmup_steps=50,
+                       checkpoint_every=100)
