@@ -21,8 +21,10 @@ scene, same step budget, batch, schedule and seed) and shipped by :func:`vlm_cou
   one-tower encode the captions once (an index) and rank by a dot product; the two-leg model's
   fusion encoder must run on every (image, caption) pair.
 
-Results: bench/results/frameworks.json and frameworks.md.  Speed is measured here, never asserted
-in a test.
+Results: bench/results/frameworks.json and frameworks.md; with ``--ship`` also
+frameworks_two_leg_training.json, the two-leg run's training curve (and its ``tiny_itm``
+ablation's, trained into ``RUN_ROOT/two_leg_itm`` when present).  Speed is measured here,
+never asserted in a test.
 """
 
 from __future__ import annotations
@@ -122,6 +124,24 @@ OBJECTIVES = {
 }
 
 
+def training_curves(run_root: str, every: int = 20) -> dict:
+    """The two-leg run's training curve (means over ``every`` steps of its ``metrics.jsonl``),
+    and that of the ``tiny_itm`` ablation (same run without MLM) when ``run_root/two_leg_itm``
+    holds one: what chapter 07 plots to show where the matching head stalls."""
+    out = {"every": every}
+    for folder, preset in (("two_leg", "tiny"), ("two_leg_itm", "tiny_itm")):
+        path = Path(run_root) / folder / "metrics.jsonl"
+        if not path.exists():
+            continue
+        records = [json.loads(line) for line in path.read_text().splitlines() if line]
+        keys = [k for k in ("contrastive", "itm", "itm_accuracy", "mlm", "mlm_accuracy")
+                if k in records[0]]
+        bins = [records[i:i + every] for i in range(0, len(records), every)]
+        out[preset] = {"step": [b[0]["step"] for b in bins],
+                       **{k: [sum(r[k] for r in b) / len(b) for b in bins] for k in keys}}
+    return out
+
+
 def ship_all(run_root: str) -> None:
     """Ship the three runs under ``run_root`` (``run_root/<framework>``, e.g. ``two_tower``)."""
     for name, (recipe, preset) in FRAMEWORKS.items():
@@ -142,6 +162,9 @@ def ship_all(run_root: str) -> None:
         card = pretrained.ship(f"{run_root}/{folder}", checkpoint_name(name), command=command,
                                description=description, **SHIP)
         print(name, json.dumps(card["evaluation"]["winoground"]["binding"]))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "frameworks_two_leg_training.json").write_text(
+        json.dumps(training_curves(run_root), indent=1) + "\n")
 
 
 def main() -> None:
