@@ -154,7 +154,7 @@ def ship_all(run_root: str) -> None:
             f"shared framework-comparison protocol (vlm_course.recipes.frameworks: "
             f"{spec.train.steps} steps of {spec.train.batch_size} ShapeWorld pairs, the same "
             f"scenes and captions for all three frameworks, seed {spec.train.seed}) by the course "
-            "CLI, one thread, on a shared 2-core CPU (load average 4-16 from other jobs: "
+            "CLI, one thread, on a shared 2-core CPU (load average 2-16 from other jobs: "
             "wall_time_s and sum_step_seconds say little about cost; bench/frameworks.py "
             "measures throughput side by side). Re-shipped for issue 11: the first shipped "
             "version had 100 steps (too few for the two-leg fusion encoder to learn anything; "
