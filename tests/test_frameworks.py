@@ -57,6 +57,7 @@ def test_two_leg_presets_warm_up_on_random_negatives_and_add_mlm():
     assert full.options["random_steps"] == ablation.options["random_steps"] == RANDOM_STEPS
     assert 0 < RANDOM_STEPS < full.train.steps, "hard negatives after the warm-up"
     assert full.options["mlm_probability"] == two_leg.MLM_PROBABILITY > 0
+    assert full.options["swaps"] is ablation.options["swaps"] is True
     assert ablation.options["mlm_probability"] == 0.0
     assert full.model.mlm and not ablation.model.mlm
     assert full.train == ablation.train and full.world == ablation.world
@@ -98,6 +99,12 @@ def test_two_leg_batches_hold_the_clip_pairs_and_the_truth(world):
     assert [warm(s)["negatives"] for s in (0, 2, 3)] == ["random", "random", "hard"]
     assert torch.equal(warm(2)["positives"], batch["positives"]), "only the negatives change"
     assert batch["negatives"] == "hard"
+    every = two_leg.batches(world, model, cfg, swaps="all")(2)
+    assert torch.equal(every["tokens"]["input_ids"][:24], tokens["input_ids"]), "same positives"
+    assert every["positives"].shape[1] > C, "swaps of every caption of a scene join the pool"
+    assert torch.equal(every["positives"][:, :24], batch["positives"][:, :24])
+    with pytest.raises(ValueError, match="swaps: expected True, False or 'all', got 'some'"):
+        two_leg.TwoLegBatches(world, model.tokenize, 4, swaps="some")
     with pytest.raises(ValueError, match="random_steps: expected an int >= 0, got -1"):
         two_leg.TwoLegBatches(world, model.tokenize, 4, random_steps=-1)
     with pytest.raises(ValueError, match="batch_size: expected an int >= 2"):

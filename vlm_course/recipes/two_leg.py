@@ -14,7 +14,11 @@ scratch.
 * :class:`TwoLegBatches` — the pairs of chapter 04's CLIP batches (:meth:`ShapeWorld.pairs`: the
   same scenes and the same caption of each scene as the two-tower and one-tower runs), plus
   word-swapped copies of those captions as extra ITM candidates
-  (:func:`vlm_course.world.perturb.swap_words`, as chapter 06's ITM recipe) and the truth of
+  (:func:`vlm_course.world.perturb.swap_words`, as chapter 06's ITM recipe; ``swaps="all"``: of
+  every caption of each scene, since only about one caption in six of this world can be swapped:
+  a scene with one object has nothing to swap, and its chosen caption may name one object; five
+  times as many binding negatives did not make the 1000-step run bind, so the presets keep
+  ``swaps=True``) and the truth of
   every candidate for every image (:func:`vlm_course.world.grounding.caption_truth`), and with
   ``mlm_probability > 0`` the B captions with BERT's corruption (``masked_ids``, ``mlm_labels``);
 * :func:`step` — ``clip_loss`` over the B pairs + ``itm_loss`` over the B pairs and up to 2B hard
@@ -110,7 +114,7 @@ class TwoLegBatches:
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, tokenize: Callable, batch_size: int, *,
-                 swaps: bool = True, seed: int = 0, split: str = "train",
+                 swaps: bool | str = True, seed: int = 0, split: str = "train",
                  random_steps: int = 0, mlm_probability: float = 0.0,
                  vocab: Sequence[str] | None = None) -> None:
         if isinstance(world, WorldConfig):
@@ -126,7 +130,9 @@ class TwoLegBatches:
         self.world, self.tokenize, self.batch_size = world, tokenize, batch_size
         if isinstance(random_steps, bool) or not isinstance(random_steps, int) or random_steps < 0:
             raise ValueError(f"random_steps: expected an int >= 0, got {random_steps!r}")
-        self.swaps, self.seed, self.split = bool(swaps), seed, split
+        if swaps not in (True, False, "all"):
+            raise ValueError(f"swaps: expected True, False or 'all', got {swaps!r}")
+        self.swaps, self.seed, self.split = swaps, seed, split
         self.random_steps = random_steps
         if isinstance(mlm_probability, bool) or not isinstance(mlm_probability, (int, float)) \
                 or not 0.0 <= mlm_probability < 1.0:
@@ -141,14 +147,16 @@ class TwoLegBatches:
         """The batch of the given scenes (each scene's swap keyed by the seed and its index)."""
         indices = list(indices)
         images, captions = self.world.pairs(self.split, indices, seed=self.seed)
-        objects = self.world.batch(self.split, indices, masks=False).objects
+        scenes = self.world.batch(self.split, indices, masks=False)
+        objects = scenes.objects
         extra = []
         if self.swaps:
-            for index, caption in zip(indices, captions, strict=True):
-                swapped = swap_words(caption, self.world.cfg,
-                                     random.Random(f"two-leg-{self.seed}-{self.split}-{index}"))
-                if swapped is not None:
-                    extra.append(swapped)
+            for index, caption, every in zip(indices, captions, scenes.captions, strict=True):
+                rng = random.Random(f"two-leg-{self.seed}-{self.split}-{index}")
+                for text in (every if self.swaps == "all" else [caption]):
+                    swapped = swap_words(text, self.world.cfg, rng)
+                    if swapped is not None:
+                        extra.append(swapped)
         pool = captions + [c for c in dict.fromkeys(extra) if c not in captions]
         tokens = dict(self.tokenize(pool))
         batch = {"images": images, "tokens": tokens,
@@ -168,7 +176,8 @@ class TwoLegBatches:
         return batch
 
 
-def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *, swaps: bool = True,
+def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *,
+            swaps: bool | str = True,
             split: str = "train", random_steps: int = 0,
             mlm_probability: float = 0.0) -> TwoLegBatches:
     """The batch source of a run: ``config.batch_size`` scenes per step, captions keyed by
