@@ -8,6 +8,7 @@ from vlm_course.models.clip import CLIP, CLIPConfig
 from vlm_course.models.itm import ITMConfig, ITMModel
 from vlm_course.models.one_tower import OneTower, OneTowerConfig
 from vlm_course.models.text_encoder import TextConfig
+from vlm_course.models.two_leg import TwoLegConfig, TwoLegModel
 from vlm_course.models.vit import ViTConfig
 from vlm_course.recipes import clip as clip_recipe
 from vlm_course.recipes import get, two_leg
@@ -47,6 +48,40 @@ def test_the_three_presets_share_world_budget_and_seed():
     assert presets[0].world.canvas == 48
 
 
+def test_two_leg_presets_warm_up_on_random_negatives_and_add_mlm():
+    """Chapter 06's warm-up (random ITM negatives first) is reused; ``tiny`` adds MLM,
+    ``tiny_itm`` is the same run without it."""
+    from vlm_course.recipes.itm import RANDOM_STEPS
+
+    full, ablation = two_leg.PRESETS["tiny"](), two_leg.PRESETS["tiny_itm"]()
+    assert full.options["random_steps"] == ablation.options["random_steps"] == RANDOM_STEPS
+    assert 0 < RANDOM_STEPS < full.train.steps, "hard negatives after the warm-up"
+    assert full.options["mlm_probability"] == two_leg.MLM_PROBABILITY > 0
+    assert full.options["swaps"] is ablation.options["swaps"] is True
+    assert ablation.options["mlm_probability"] == 0.0
+    assert full.model.mlm and not ablation.model.mlm
+    assert full.train == ablation.train and full.world == ablation.world
+    torch.manual_seed(0)
+    model = two_leg.build_model(full)
+    assert isinstance(model, TwoLegModel) and model.mlm_head is not None
+    assert model.mlm_head.out_features == model.config.clip.text.vocab_size
+    assert two_leg.build_model(ablation).mlm_head is None
+
+
+def test_two_leg_config_round_trips_and_reads_an_itm_config(world):
+    config = TwoLegConfig.for_clip(tiny_clip(world), freeze_towers=False, width=16, layers=1,
+                                   heads=2)
+    assert config.mlm is True
+    assert TwoLegConfig.from_dict(config.to_dict()) == config
+    itm_dict = ITMConfig.for_clip(tiny_clip(world), width=16, layers=1, heads=2).to_dict()
+    assert "mlm" not in itm_dict and TwoLegConfig.from_dict(itm_dict).mlm is False
+    with pytest.raises(TypeError, match="config: expected a TwoLegConfig, got ITMConfig"):
+        TwoLegModel(ITMConfig.for_clip(tiny_clip(world), width=16, layers=1, heads=2))
+    no_head = TwoLegModel(TwoLegConfig.from_dict(itm_dict))
+    with pytest.raises(RuntimeError, match="masked_word_logits: this model has no MLM head"):
+        no_head.masked_word_logits(torch.zeros(1, 5, 16), torch.zeros(1, 3, 16))
+
+
 def test_two_leg_batches_hold_the_clip_pairs_and_the_truth(world):
     model = ITMModel(ITMConfig.for_clip(tiny_clip(world), freeze_towers=False, width=16,
                                         layers=1, heads=2))
@@ -64,6 +99,12 @@ def test_two_leg_batches_hold_the_clip_pairs_and_the_truth(world):
     assert [warm(s)["negatives"] for s in (0, 2, 3)] == ["random", "random", "hard"]
     assert torch.equal(warm(2)["positives"], batch["positives"]), "only the negatives change"
     assert batch["negatives"] == "hard"
+    every = two_leg.batches(world, model, cfg, swaps="all")(2)
+    assert torch.equal(every["tokens"]["input_ids"][:24], tokens["input_ids"]), "same positives"
+    assert every["positives"].shape[1] > C, "swaps of every caption of a scene join the pool"
+    assert torch.equal(every["positives"][:, :24], batch["positives"][:, :24])
+    with pytest.raises(ValueError, match="swaps: expected True, False or 'all', got 'some'"):
+        two_leg.TwoLegBatches(world, model.tokenize, 4, swaps="some")
     with pytest.raises(ValueError, match="random_steps: expected an int >= 0, got -1"):
         two_leg.TwoLegBatches(world, model.tokenize, 4, random_steps=-1)
     with pytest.raises(ValueError, match="batch_size: expected an int >= 2"):
@@ -72,9 +113,55 @@ def test_two_leg_batches_hold_the_clip_pairs_and_the_truth(world):
         two_leg.TwoLegBatches("w", model.tokenize, 4)
 
 
+def two_leg_model(world, mlm=True):
+    config = TwoLegConfig.for_clip(tiny_clip(world), freeze_towers=False, width=16, layers=1,
+                                   heads=2)
+    config.mlm = mlm
+    return TwoLegModel(config)
+
+
+def test_two_leg_batches_mask_the_scenes_captions_for_mlm(world):
+    model = two_leg_model(world)
+    cfg = TrainConfig(batch_size=24, seed=3)
+    plain = two_leg.batches(world, model, cfg)(2)
+    assert "masked_ids" not in plain
+    batch = two_leg.batches(world, model, cfg, mlm_probability=0.4)(2)
+    ids = batch["tokens"]["input_ids"][:24]
+    masked, labels = batch["masked_ids"], batch["mlm_labels"]
+    assert masked.shape == labels.shape == ids.shape
+    chosen = labels != -100
+    assert chosen.any() and torch.equal(labels[chosen], ids[chosen])
+    assert torch.equal(masked[~chosen], ids[~chosen]), "only chosen words change"
+    mask_id = model.clip.tokenizer.vocab.index("[MASK]")
+    assert (masked[chosen] == mask_id).float().mean() > 0.5
+    assert not chosen[ids <= 2].any(), "padding, [SOS] and [EOS] are never chosen"
+    assert torch.equal(plain["positives"], batch["positives"]), "ITM's part is unchanged"
+    again = two_leg.batches(world, model, cfg, mlm_probability=0.4)(2)
+    assert torch.equal(again["masked_ids"], masked), "deterministic in the step"
+    with pytest.raises(ValueError, match="mlm_probability: expected a number in \\[0, 1\\)"):
+        two_leg.TwoLegBatches(world, model.tokenize, 4, mlm_probability=1.5, vocab=["a"])
+    with pytest.raises(ValueError, match="vocab: expected the tokenizer's vocabulary"):
+        two_leg.TwoLegBatches(world, model.tokenize, 4, mlm_probability=0.15)
+
+
+def test_two_leg_step_adds_mlm_and_every_head_learns(world):
+    model = two_leg_model(world).train()
+    batch = two_leg.batches(world, model, TrainConfig(batch_size=8), mlm_probability=0.4)(0)
+    loss, metrics = two_leg.step(model, batch)
+    assert loss.item() == pytest.approx(metrics["contrastive"] + metrics["itm"]
+                                        + metrics["mlm"], rel=1e-5)
+    assert 0 <= metrics["mlm_accuracy"] <= 1
+    loss.backward()
+    for part in ("clip.visual", "clip.text", "fusion", "mlm_head", "clip.logit_scale"):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(part)]
+        assert grads and all(g is not None for g in grads), part
+        assert sum(float(g.abs().sum()) for g in grads) > 0, part
+    with pytest.raises(RuntimeError, match="no MLM head"):
+        two_leg.step(two_leg_model(world, mlm=False), batch)
+
+
 def test_two_leg_step_trains_towers_and_fusion_together(world):
-    model = ITMModel(ITMConfig.for_clip(tiny_clip(world), freeze_towers=False, width=16,
-                                        layers=1, heads=2)).train()
+    model = two_leg_model(world, mlm=False).train()
     batch = two_leg.batches(world, model, TrainConfig(batch_size=8))(0)
     random_batch = dict(batch, negatives="random")
     loss, metrics = two_leg.step(model, random_batch)

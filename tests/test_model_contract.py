@@ -131,6 +131,23 @@ def itm_run(model, imgs, texts):
     out = torch.cat([model(imgs, tokens), model.encode_image(imgs, normalize=False),
                      model.encode_text(tokens, normalize=False)], dim=-1)
     return out * model.logit_scale.exp()
+
+
+def two_leg_build():
+    from models_oracles import tiny_clip_config
+
+    from vlm_course.models.two_leg import TwoLegConfig, TwoLegModel
+
+    return TwoLegModel(TwoLegConfig.for_clip(tiny_clip_config("vit"), freeze_towers=False,
+                                             width=32))
+
+
+def two_leg_run(model, imgs, texts):
+    """``itm_run`` and the MLM head's vocabulary logits (V = 114) at the first word position."""
+    tokens = model.tokenize(texts)
+    words, mask = model.text_tokens(tokens)
+    mlm = model.masked_word_logits(model.image_tokens(imgs), words, mask)[:, 1]   # (B, V)
+    return torch.cat([itm_run(model, imgs, texts), mlm], dim=-1)
 def mae_build():
     from vlm_course.models.mae import MAEConfig, MaskedAutoencoder
 
@@ -308,6 +325,10 @@ ENTRIES: dict[str, Entry] = {
         itm_build, clip_inputs, 2 + 2 * 24,
         (lambda m: m(torch.rand(2, 3, 48, 48), m.tokenize(["a", "b"])),
          r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), itm_run),
+    "TwoLegModel (ITM + MLM heads, chapter 07)": Entry(
+        two_leg_build, clip_inputs, 2 + 2 * 24 + 114,
+        (lambda m: m(torch.rand(2, 3, 48, 48), m.tokenize(["a", "b"])),
+         r"images must have shape \(B, 3, 32, 32\).*got \(2, 3, 48, 48\)"), two_leg_run),
     # chapter 10: logits (B, K) of a transfer method on a frozen CLIP; its own parameters only
     "VPT-deep on a frozen CLIP": Entry(transfer_build("VPT-deep"), images(32, 32), 3,
                                        transfer_bad()),

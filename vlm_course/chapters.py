@@ -80,9 +80,8 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("07", "frameworks", "Pre-training frameworks",
             "Two-tower, two-leg and one-tower frameworks",
             "the three frameworks trained on the same data; rendered text; the cost of ranking "
-            "1,000 captions", "models.one_tower, models.itm, text.rasterise, recipes.two_tower, "
-            "recipes.two_leg, "
-            "recipes.one_tower, evaluation.frameworks",
+            "1,000 captions", "models.one_tower, models.two_leg, text.rasterise, "
+            "recipes.two_tower, recipes.two_leg, recipes.one_tower, evaluation.frameworks",
             "3.3", "VLM Pre-training Frameworks"),
     Chapter("08", "zero_shot", "Zero-shot prediction",
             "Zero-shot classification, segmentation, detection, retrieval",

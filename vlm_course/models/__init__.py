@@ -5,8 +5,9 @@ Image towers map ``(B, C, H, W)`` images to ``(B, output_dim)`` through one stag
 builds follows from the config's type (:func:`build_image_tower`).  The text tower maps token ids
 ``(B, L)`` (+ ``attention_mask``) to ``(B, output_dim)`` pooled at ``[EOS]``.  Each model takes a
 small config dataclass with a ``tiny()`` preset.  ``CLIP`` (chapter 04) composes the two towers;
-``ITMModel`` (chapters 06-07) adds a fusion encoder; ``OneTower`` (chapter 07, CLIPPO) reads
-images and rendered captions with one shared ViT.
+``ITMModel`` (chapters 06-07) adds a fusion encoder; ``TwoLegModel`` (chapter 07, ALBEF) adds an
+MLM head to it; ``OneTower`` (chapter 07, CLIPPO) reads images and rendered captions with one
+shared ViT.
 """
 
 from .attention import MultiHeadAttention, attention, attention_explicit
@@ -20,6 +21,7 @@ from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
 from .text_encoder import TextConfig, TextEncoder, causal_mask
 from .towers import IMAGE_TOWERS, build_image_tower, register_image_tower, tower_name
 from .transformer import QuickGELU, ResidualAttentionBlock, Transformer, make_activation
+from .two_leg import TwoLegConfig, TwoLegModel
 from .vit import VisionTransformer, ViTConfig, patchify, unpatchify
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "ITMModel",
     "OneTower",
     "OneTowerConfig",
+    "TwoLegConfig",
+    "TwoLegModel",
     "RegionWordConfig",
     "RegionWordHead",
     "attention",

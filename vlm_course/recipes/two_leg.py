@@ -1,24 +1,35 @@
-"""The two-leg recipe: two towers and a fusion encoder trained together, contrastive + ITM.
+"""The two-leg recipe: two towers and a fusion encoder trained together, contrastive + ITM + MLM.
 
 Chapter 07 (pre-training frameworks); ALBEF (Li et al. 2021) and FLAVA (Singh et al. 2022) put
 a fusion encoder on top of an image tower and a text tower and train the whole model with an
 image-text contrastive loss on the towers' embeddings *and* image-text matching on the fused
 encoding, the ITM negatives drawn by the contrastive similarity (chapter 06's hard negatives).
-Here the towers are chapter 04's tiny CLIP towers and the fusion encoder is chapter 06's
-(:class:`~vlm_course.models.itm.ITMModel` with ``freeze_towers=False``), all trained from scratch.
-Masked language modelling (ALBEF's third loss) is chapter 05's and is not part of this recipe.
+Here the towers are chapter 04's tiny CLIP towers and the fusion encoder is chapter 06's, with
+ALBEF's third loss, masked language modelling conditioned on the image (chapter 05's
+:func:`~vlm_course.objectives.masking.bert_masking` and
+:func:`~vlm_course.objectives.generative.mlm_loss`) on an MLM head
+(:class:`~vlm_course.models.two_leg.TwoLegModel`, ``freeze_towers=False``), all trained from
+scratch.
 
 * :class:`TwoLegBatches` — the pairs of chapter 04's CLIP batches (:meth:`ShapeWorld.pairs`: the
   same scenes and the same caption of each scene as the two-tower and one-tower runs), plus
   word-swapped copies of those captions as extra ITM candidates
-  (:func:`vlm_course.world.perturb.swap_words`, as chapter 06's ITM recipe) and the truth of
-  every candidate for every image (:func:`vlm_course.world.grounding.caption_truth`);
+  (:func:`vlm_course.world.perturb.swap_words`, as chapter 06's ITM recipe; ``swaps="all"``: of
+  every caption of each scene, since only about one caption in six of this world can be swapped:
+  a scene with one object has nothing to swap, and its chosen caption may name one object; five
+  times as many binding negatives did not make the 1000-step run bind, so the presets keep
+  ``swaps=True``) and the truth of
+  every candidate for every image (:func:`vlm_course.world.grounding.caption_truth`), and with
+  ``mlm_probability > 0`` the B captions with BERT's corruption (``masked_ids``, ``mlm_labels``);
 * :func:`step` — ``clip_loss`` over the B pairs + ``itm_loss`` over the B pairs and up to 2B hard
-  negatives (random ones during a warm-up); metrics ``contrastive``, ``itm``, ``itm_accuracy``,
-  ``logit_scale``;
-* :data:`PRESETS` ``tiny`` — the comparison protocol (:mod:`vlm_course.recipes.frameworks`), hard
-  ITM negatives from the first step (``random_steps=0``; chapter 06's warm-up with random
-  negatives is the option ``random_steps``, not used by the shipped run);
+  negatives (random ones during a warm-up) + ``mlm_loss`` of the masked words given each image;
+  metrics ``contrastive``, ``itm``, ``itm_accuracy``, ``mlm``, ``mlm_accuracy``, ``logit_scale``;
+* :data:`PRESETS` ``tiny`` — the comparison protocol (:mod:`vlm_course.recipes.frameworks`):
+  random ITM negatives for the first :data:`vlm_course.recipes.itm.RANDOM_STEPS` steps (200),
+  then hard ones (chapter 06's warm-up: an ITM head shown hard negatives from step 0 settles on
+  "no match"; a co-trained head starts to tell random pairs apart only after ~100 steps),
+  and MLM on :data:`MLM_PROBABILITY` of the caption words; ``tiny_itm`` — the same without MLM
+  (the ablation that shows what the MLM loss adds);
 * :func:`evaluate` — :func:`vlm_course.evaluation.frameworks.framework_report` with the fusion
   encoder's match probability as the Winoground scorer.
 
@@ -34,12 +45,15 @@ from collections.abc import Callable, Sequence
 import torch
 
 from vlm_course.models.clip import CLIPConfig
-from vlm_course.models.itm import ITMConfig, ITMModel
+from vlm_course.models.two_leg import TwoLegConfig, TwoLegModel
 from vlm_course.objectives.alignment import itm_loss, sample_hard_negatives
 from vlm_course.objectives.contrastive import clip_loss
+from vlm_course.objectives.generative import mlm_loss
+from vlm_course.objectives.masking import bert_masking
 from vlm_course.recipes import RecipePreset
 from vlm_course.recipes.clip import after_step, shapeworld_vocab
 from vlm_course.recipes.frameworks import framework_train, framework_world
+from vlm_course.recipes.itm import RANDOM_STEPS
 from vlm_course.training.data import scene_indices
 from vlm_course.training.distributed import rank_and_world_size
 from vlm_course.training.loop import TrainConfig, unwrap
@@ -47,29 +61,41 @@ from vlm_course.world import ShapeWorld, WorldConfig
 from vlm_course.world.grounding import caption_truth
 from vlm_course.world.perturb import swap_words
 
-__all__ = ["PRESETS", "TwoLegBatches", "after_step", "batches", "build_model", "evaluate",
-           "model_from_config", "step"]
+__all__ = ["MLM_PROBABILITY", "PRESETS", "TwoLegBatches", "after_step", "batches", "build_model",
+           "evaluate", "model_from_config", "step"]
+
+#: Share of caption words the ``tiny`` preset masks for MLM (BERT's and ALBEF's 15%).
+MLM_PROBABILITY = 0.15
 
 
-def _tiny() -> RecipePreset:
-    world = framework_world()
-    model = ITMConfig.for_clip(CLIPConfig.tiny(shapeworld_vocab(world)), freeze_towers=False)
-    return RecipePreset(model=model, world=world, train=framework_train(),
-                        options={"swaps": True, "random_steps": 0})
+
+def _preset(mlm: bool) -> Callable[[], RecipePreset]:
+    def make() -> RecipePreset:
+        world = framework_world()
+        model = TwoLegConfig.for_clip(CLIPConfig.tiny(shapeworld_vocab(world)),
+                                      freeze_towers=False)
+        model.mlm = mlm
+        train = framework_train()
+        return RecipePreset(model=model, world=world, train=train,
+                            options={"swaps": True, "random_steps": RANDOM_STEPS,
+                                     "mlm_probability": MLM_PROBABILITY if mlm else 0.0})
+    return make
 
 
-#: ``tiny``: the comparison protocol of chapter 07 (towers and fusion from scratch).
-PRESETS: dict[str, Callable[[], RecipePreset]] = {"tiny": _tiny}
+#: ``tiny``: the comparison protocol of chapter 07 (towers and fusion from scratch, contrastive
+#: + ITM + MLM); ``tiny_itm``: the same without the MLM head and loss.
+PRESETS: dict[str, Callable[[], RecipePreset]] = {"tiny": _preset(True),
+                                                  "tiny_itm": _preset(False)}
 
 
-def build_model(preset: RecipePreset) -> ITMModel:
-    """A freshly initialised two-leg model (towers and fusion; seed torch first)."""
-    return ITMModel(preset.model)
+def build_model(preset: RecipePreset) -> TwoLegModel:
+    """A freshly initialised two-leg model (towers, fusion, heads; seed torch first)."""
+    return TwoLegModel(preset.model)
 
 
-def model_from_config(model_config: dict) -> ITMModel:
+def model_from_config(model_config: dict) -> TwoLegModel:
     """The two-leg model of a card's / ``run.json``'s ``model_config`` (weights not loaded)."""
-    return ITMModel(ITMConfig.from_dict(model_config))
+    return TwoLegModel(TwoLegConfig.from_dict(model_config))
 
 
 class TwoLegBatches:
@@ -77,15 +103,20 @@ class TwoLegBatches:
     candidate captions (the first B are the scenes' own, as chapter 04's CLIP batches),
     ``positives`` (B, C) bool, ``n_pairs`` = B, a per-step sampler ``seed`` and ``negatives``:
     ``"random"`` before step ``random_steps`` (a warm-up: chapter 06 found that a fresh ITM head
-    shown only hard negatives stays at "no match"), ``"hard"`` from then on.
+    shown only hard negatives stays at "no match"), ``"hard"`` from then on.  With
+    ``mlm_probability > 0`` also ``masked_ids`` (B, L) — the B captions' ids after
+    :func:`~vlm_course.objectives.masking.bert_masking` over ``vocab`` — and ``mlm_labels``
+    (B, L), the original id at the chosen positions and -100 elsewhere.
 
     Raises TypeError for a non-world or a non-callable ``tokenize``; ValueError for
-    ``batch_size < 2`` or ``random_steps`` that is not an int >= 0.
+    ``batch_size < 2``, ``random_steps`` that is not an int >= 0, ``mlm_probability`` outside
+    [0, 1) or ``mlm_probability > 0`` without a ``vocab``.
     """
 
     def __init__(self, world: ShapeWorld | WorldConfig, tokenize: Callable, batch_size: int, *,
-                 swaps: bool = True, seed: int = 0, split: str = "train",
-                 random_steps: int = 0) -> None:
+                 swaps: bool | str = True, seed: int = 0, split: str = "train",
+                 random_steps: int = 0, mlm_probability: float = 0.0,
+                 vocab: Sequence[str] | None = None) -> None:
         if isinstance(world, WorldConfig):
             world = ShapeWorld(world)
         if not isinstance(world, ShapeWorld):
@@ -99,25 +130,44 @@ class TwoLegBatches:
         self.world, self.tokenize, self.batch_size = world, tokenize, batch_size
         if isinstance(random_steps, bool) or not isinstance(random_steps, int) or random_steps < 0:
             raise ValueError(f"random_steps: expected an int >= 0, got {random_steps!r}")
-        self.swaps, self.seed, self.split = bool(swaps), seed, split
+        if swaps not in (True, False, "all"):
+            raise ValueError(f"swaps: expected True, False or 'all', got {swaps!r}")
+        self.swaps, self.seed, self.split = swaps, seed, split
         self.random_steps = random_steps
+        if isinstance(mlm_probability, bool) or not isinstance(mlm_probability, (int, float)) \
+                or not 0.0 <= mlm_probability < 1.0:
+            raise ValueError(f"mlm_probability: expected a number in [0, 1), got "
+                             f"{mlm_probability!r}")
+        if mlm_probability > 0 and not vocab:
+            raise ValueError("vocab: expected the tokenizer's vocabulary when mlm_probability > 0, "
+                             f"got {vocab!r}")
+        self.mlm_probability, self.vocab = float(mlm_probability), vocab
 
     def at(self, indices: Sequence[int], sampler_seed: int = 0) -> dict:
         """The batch of the given scenes (each scene's swap keyed by the seed and its index)."""
         indices = list(indices)
         images, captions = self.world.pairs(self.split, indices, seed=self.seed)
-        objects = self.world.batch(self.split, indices, masks=False).objects
+        scenes = self.world.batch(self.split, indices, masks=False)
+        objects = scenes.objects
         extra = []
         if self.swaps:
-            for index, caption in zip(indices, captions, strict=True):
-                swapped = swap_words(caption, self.world.cfg,
-                                     random.Random(f"two-leg-{self.seed}-{self.split}-{index}"))
-                if swapped is not None:
-                    extra.append(swapped)
+            for index, caption, every in zip(indices, captions, scenes.captions, strict=True):
+                rng = random.Random(f"two-leg-{self.seed}-{self.split}-{index}")
+                for text in (every if self.swaps == "all" else [caption]):
+                    swapped = swap_words(text, self.world.cfg, rng)
+                    if swapped is not None:
+                        extra.append(swapped)
         pool = captions + [c for c in dict.fromkeys(extra) if c not in captions]
-        return {"images": images, "tokens": dict(self.tokenize(pool)),
-                "positives": caption_truth(pool, objects, self.world.cfg),
-                "n_pairs": len(indices), "seed": sampler_seed, "negatives": "hard"}
+        tokens = dict(self.tokenize(pool))
+        batch = {"images": images, "tokens": tokens,
+                 "positives": caption_truth(pool, objects, self.world.cfg),
+                 "n_pairs": len(indices), "seed": sampler_seed, "negatives": "hard"}
+        if self.mlm_probability > 0:            # BERT's corruption of the scenes' own captions
+            gen = torch.Generator().manual_seed(sampler_seed)
+            words = bert_masking(tokens["input_ids"][:len(indices)], self.vocab,
+                                 probability=self.mlm_probability, generator=gen)
+            batch["masked_ids"], batch["mlm_labels"] = words.input_ids, words.labels
+        return batch
 
     def __call__(self, step: int, rank: int = 0, world_size: int = 1) -> dict:
         indices = scene_indices(step, self.batch_size, rank, world_size)
@@ -126,19 +176,25 @@ class TwoLegBatches:
         return batch
 
 
-def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *, swaps: bool = True,
-            split: str = "train", random_steps: int = 0) -> TwoLegBatches:
+def batches(world: ShapeWorld | WorldConfig, model, config: TrainConfig, *,
+            swaps: bool | str = True,
+            split: str = "train", random_steps: int = 0,
+            mlm_probability: float = 0.0) -> TwoLegBatches:
     """The batch source of a run: ``config.batch_size`` scenes per step, captions keyed by
     ``config.seed`` (those of the CLIP recipe), tokenized by ``model.tokenize``; random ITM
-    negatives before ``random_steps``."""
-    return TwoLegBatches(world, unwrap(model).tokenize, config.batch_size, swaps=swaps,
-                         seed=config.seed, split=split, random_steps=random_steps)
+    negatives before ``random_steps``; ``mlm_probability`` of the words masked for MLM."""
+    bare = unwrap(model)
+    return TwoLegBatches(world, bare.tokenize, config.batch_size, swaps=swaps,
+                         seed=config.seed, split=split, random_steps=random_steps,
+                         mlm_probability=mlm_probability, vocab=bare.clip.tokenizer.vocab)
 
 
 def step(model, batch: dict) -> tuple[torch.Tensor, dict]:
-    """Contrastive + ITM on one batch (see the module docstring).
+    """Contrastive + ITM (+ MLM when the batch holds ``masked_ids``) on one batch (see the
+    module docstring).
 
-    Raises RuntimeError under ``torchrun`` (the step bypasses the DDP wrapper).
+    Raises RuntimeError under ``torchrun`` (the step bypasses the DDP wrapper), or for a batch
+    with ``masked_ids`` and a model without an MLM head.
     """
     if rank_and_world_size()[1] > 1:
         raise RuntimeError("the two_leg recipe trains in one process (its step runs the towers "
@@ -165,11 +221,25 @@ def step(model, batch: dict) -> tuple[torch.Tensor, dict]:
     out = bare.fuse(t["image_tokens"][image_index], t["text_tokens"][text_index],
                     t["text_mask"][text_index])                            # (P, 2)
     matching = itm_loss(out.float(), labels)
+    loss = contrastive + matching
     with torch.no_grad():
         metrics = {"contrastive": float(contrastive), "itm": float(matching),
                    "itm_accuracy": float((out.argmax(1) == labels).float().mean()),
                    "logit_scale": float(bare.logit_scale.exp())}
-    return contrastive + matching, metrics
+    if "masked_ids" in batch:                 # MLM: the masked words, given the image
+        masked = {"input_ids": batch["masked_ids"],
+                  "attention_mask": batch["tokens"]["attention_mask"][:B]}
+        words, mask = bare.text_tokens(masked)                                  # (B, L, Dt)
+        logits = bare.masked_word_logits(t["image_tokens"], words, mask)        # (B, L, V)
+        targets = batch["mlm_labels"][:, :logits.shape[1]].to(logits.device)
+        masked_loss = mlm_loss(logits.float(), targets)
+        loss = loss + masked_loss
+        with torch.no_grad():
+            chosen = targets != -100
+            metrics["mlm"] = float(masked_loss)
+            metrics["mlm_accuracy"] = (float((logits.argmax(-1) == targets)[chosen].float()
+                                             .mean()) if chosen.any() else 0.0)
+    return loss, metrics
 
 
 def evaluate(model, world, **kwargs) -> dict:
