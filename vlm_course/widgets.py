@@ -7,7 +7,9 @@ with a static fallback (every chapter).
 the initial values and displays it as a PNG image (:func:`figure_bundle`), so a book page or a run
 without a kernel shows a meaningful picture; in a live kernel the controls appear below it (full
 labels, exact initial values) and every change redraws the same figure in place. The cell's text
-output is a one-line summary of the controls, never a function or widget repr. ipywidgets,
+output is a one-line summary of the controls, never a function or widget repr. In a book build
+(``VLM_COURSE_STATIC_WIDGETS=1``) every state is drawn in advance and the controls switch between
+the figures without a kernel (:mod:`vlm_course.static_widgets`). ipywidgets,
 IPython and matplotlib are imported when :func:`interact` is called, never when ``vlm_course`` is
 imported.
 """
