@@ -1,6 +1,7 @@
 # The course's commands. Every target creates .venv when it is missing, or re-installs when
 # pyproject.toml is newer than the last install, so a fresh clone needs nothing done first.
-#   make test   unit tests, every notebook under nbval, notebook-pair sync, strict book build
+#   make test   unit tests, every notebook under nbval, notebook-pair sync, the strict executed
+#               book build and the real-browser test of every page of it
 #   make book   execute every notebook and build the HTML book into book/_build/html
 #   make lab    JupyterLab on notebooks/ (.md chapters open as notebooks, MyST rendered)
 #   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext), write the
@@ -23,10 +24,16 @@ export PYTHONHASHSEED := 0
 unexport MPLBACKEND
 
 BOOK_ARGS  := . --toc book/_toc.yml
-CHECK_DIR  := book/_build/check
 CELL_LIMIT ?= 600
+# MathJax, require.js and the ipywidgets HTML manager, vendored from pinned npm packages (not
+# committed): the built book makes no request outside its own folder.
+VENDOR     := book/_static/vendor/.vendored.json
+# A book build precomputes every widget state (vlm_course.static_widgets), so the published
+# widgets respond without a kernel.
+BOOK_ENV   := VLM_COURSE_STATIC_WIDGETS=1 VLM_COURSE_QUIET=1
 
-.PHONY: setup hooks test unit notebooks lint book book-check lab sync bench student student-check \
+.PHONY: setup hooks test unit notebooks lint book book-check book-browser vendor lab sync bench \
+	student student-check \
 	clean
 
 setup: $(STAMP) hooks
@@ -50,7 +57,7 @@ hooks: $(STAMP)
 		echo "git now strips notebook outputs when you stage a .ipynb (nbstripout filter)"; \
 	else echo "not a git checkout: no output-stripping filter installed"; fi
 
-test: $(STAMP) lint unit notebooks book-check
+test: $(STAMP) lint unit notebooks book-check book-browser
 	@echo "make test: all checks passed"
 
 lint: $(STAMP)
@@ -58,6 +65,7 @@ lint: $(STAMP)
 
 # Includes the real-browser JupyterLab test (tests/test_jupyterlab.py): it needs the system
 # Chromium, is skipped with instructions without it, and is required on CI (.ci/run installs it).
+# tests/book/ (the built book's browser test) is not collected here: see book-browser.
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider
 
@@ -66,19 +74,28 @@ notebooks: $(STAMP)
 	VLM_COURSE_CHECKS=strict CI=$${CI:-true} $(PY) -m pytest notebooks --nbval-lax \
 		--nbval-current-env --nbval-cell-timeout=$(CELL_LIMIT) -p no:cacheprovider
 
-# The strict build: warnings are errors, nitpicky references, notebooks not executed.
-book-check: $(STAMP)
-	@mkdir -p $(CHECK_DIR)
-	sed -e 's/^\(  *execute_notebooks:\).*/\1 "off"/' \
-		-e 's|^\(    book_links:\) _ext$$|\1 $(CURDIR)/book/_ext|' book/_config.yml \
-		> $(CHECK_DIR)/_config.yml
-	@grep -q 'execute_notebooks: "off"' $(CHECK_DIR)/_config.yml
-	@grep -q 'book_links: /' $(CHECK_DIR)/_config.yml
-	$(BIN)/jupyter-book build $(BOOK_ARGS) --config $(CHECK_DIR)/_config.yml \
-		--path-output $(CHECK_DIR) -W -n --keep-going --all
+$(VENDOR): tools/vendor_js.py
+	$(PY) tools/vendor_js.py
 
-book: $(STAMP)
-	VLM_COURSE_QUIET=1 $(BIN)/jupyter-book build $(BOOK_ARGS) --config book/_config.yml \
+vendor: $(VENDOR)
+
+# The strict build of the published book: every notebook executed (widget states precomputed),
+# warnings are errors, nitpicky references, every shipped exercise solution checked
+# (VLM_COURSE_CHECKS=strict). Its output, book/_build/html, is what book-browser tests.
+book-check: $(STAMP) $(VENDOR)
+	$(BOOK_ENV) VLM_COURSE_CHECKS=strict $(BIN)/jupyter-book build $(BOOK_ARGS) \
+		--config book/_config.yml --path-output book -W -n --keep-going --all
+	@grep -q '<img' book/_build/html/notebooks/00_start_here.html || \
+		{ echo "make book-check: chapter 00 rendered without its figures"; exit 1; }
+
+# Every page of the built book in the system Chromium (tests/book/test_built_book.py): no request
+# outside 127.0.0.1, no console error, math typeset, images loaded and legible, every widget
+# control moved, internal links; screenshots and a per-page report in book/_build/screenshots/.
+book-browser: $(STAMP) book-check
+	$(PY) -m pytest tests/book -p no:cacheprovider -s
+
+book: $(STAMP) $(VENDOR)
+	$(BOOK_ENV) $(BIN)/jupyter-book build $(BOOK_ARGS) --config book/_config.yml \
 		--path-output book --all
 	@grep -q '<img' book/_build/html/notebooks/00_start_here.html || \
 		{ echo "make book: chapter 00 rendered without its figures"; exit 1; }
@@ -111,5 +128,5 @@ student-check: student
 		--nbval-cell-timeout=$(CELL_LIMIT) -p no:cacheprovider
 
 clean:
-	rm -rf book/_build .pytest_cache student
+	rm -rf book/_build book/_static/vendor .pytest_cache student
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -7,7 +7,9 @@ with a static fallback (every chapter).
 the initial values and displays it as a PNG image (:func:`figure_bundle`), so a book page or a run
 without a kernel shows a meaningful picture; in a live kernel the controls appear below it (full
 labels, exact initial values) and every change redraws the same figure in place. The cell's text
-output is a one-line summary of the controls, never a function or widget repr. ipywidgets,
+output is a one-line summary of the controls, never a function or widget repr. In a book build
+(``VLM_COURSE_STATIC_WIDGETS=1``) every state is drawn in advance and the controls switch between
+the figures without a kernel (:mod:`vlm_course.static_widgets`). ipywidgets,
 IPython and matplotlib are imported when :func:`interact` is called, never when ``vlm_course`` is
 imported.
 """
@@ -80,15 +82,19 @@ class Dropdown:
 @dataclass(frozen=True)
 class Text:
     """A free-text control (a box to type in, e.g. a prompt template) with the initial ``value``;
-    the figure is redrawn when the text is submitted (Enter) or the box loses focus. Raises
-    ValueError when ``value`` is not a string."""
+    the figure is redrawn when the text is submitted (Enter) or the box loses focus. ``examples``:
+    other texts the published book offers in a dropdown instead of the box (a page has no kernel to
+    draw what a reader types). Raises ValueError when ``value`` or an example is not a string."""
 
     label: str
     value: str
+    examples: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.value, str):
             raise ValueError(f"value: expected a string, got {self.value!r}")
+        if isinstance(self.examples, str) or not all(isinstance(e, str) for e in self.examples):
+            raise ValueError(f"examples: expected a tuple of strings, got {self.examples!r}")
 
     def describe(self) -> str:
         return f"{self.label}: {self.value!r} (type to change)"
@@ -174,16 +180,33 @@ class Panel:
         return w.VBox(list(made.values()))
 
 
-def figure_bundle(fig) -> dict:
-    """A display bundle for a matplotlib Figure: ``{"image/png": base64 PNG, "text/plain": ...}``,
-    rendered at the figure's dpi with a tight bounding box (as the inline backend draws it).
-    Raises TypeError when ``fig`` has no ``savefig``."""
+def figure_png(fig) -> bytes:
+    """A matplotlib Figure as PNG bytes, rendered at the figure's dpi with a tight bounding box
+    (as the inline backend draws it). Raises TypeError when ``fig`` has no ``savefig``."""
     if not hasattr(fig, "savefig"):
         raise TypeError(f"fig: expected a matplotlib Figure, got {type(fig).__name__}")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
-    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+    return buffer.getvalue()
+
+
+def figure_bundle(fig) -> dict:
+    """A display bundle for a matplotlib Figure: ``{"image/png": base64 PNG, "text/plain": ...}``
+    (see :func:`figure_png`). Raises TypeError when ``fig`` has no ``savefig``."""
+    return {"image/png": base64.b64encode(figure_png(fig)).decode("ascii"),
             "text/plain": "(figure)"}
+
+
+def _display_widget(box, summary: str) -> None:
+    """Displays an ipywidgets layout with ``summary`` as its text/plain (what a page without the
+    widget manager shows instead of a widget repr)."""
+    from IPython.display import display
+
+    bundle = box._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    data = dict(data or {})
+    data["text/plain"] = summary
+    display(data, raw=True)
 
 
 def _in_kernel() -> bool:
@@ -203,13 +226,22 @@ def interact(draw: Callable, height: float = 2.8, **controls) -> None:
     height: inches. The figure is displayed as PNG data (a static image); in a Jupyter kernel
     with ipywidgets the controls follow, and each change redraws that same figure in place. Without
     a kernel (a script) the figure is not shown; the summary line is printed either way.
-    Returns None. Raises as :class:`Panel`.
+    In a book build (``$VLM_COURSE_STATIC_WIDGETS`` set, see :mod:`vlm_course.static_widgets`)
+    every state is drawn in advance and the controls switch between the figures in the browser,
+    without a kernel. Returns None. Raises as :class:`Panel` (and, in a book build, ValueError
+    for controls with too many states).
     """
     panel = Panel(draw, controls, height)
     if not _in_kernel():
         print(panel.summary())
         return
     from IPython.display import display
+
+    from .static_widgets import static_build, static_layout
+
+    if static_build():
+        _display_widget(static_layout(panel, figure_png), panel.summary())
+        return
 
     # The figure goes out as PNG data, not as a Figure object: a Figure only renders where pyplot's
     # inline backend has registered its formatter (a chapter that never imported pyplot got a
@@ -220,8 +252,4 @@ def interact(draw: Callable, height: float = 2.8, **controls) -> None:
         print(panel.summary())
         return
     panel._on_change = lambda: handle.update(figure_bundle(panel.fig), raw=True)
-    bundle = box._repr_mimebundle_()
-    data = bundle[0] if isinstance(bundle, tuple) else bundle
-    data = dict(data or {})
-    data["text/plain"] = panel.summary()  # what a static page shows instead of a widget repr
-    display(data, raw=True)
+    _display_widget(box, panel.summary())
