@@ -1,7 +1,8 @@
 # The course's commands. Every target creates .venv when it is missing, or re-installs when
 # pyproject.toml is newer than the last install, so a fresh clone needs nothing done first.
-#   make test   unit tests, every notebook under nbval, notebook-pair sync, the strict executed
-#               book build and the real-browser test of every page of it
+#   make test   unit tests, every notebook under nbval (solutions checked strictly), the student
+#               edition under nbval, the strict executed book build and the real-browser test of
+#               every page of it
 #   make book   execute every notebook and build the HTML book into book/_build/html
 #   make lab    JupyterLab on notebooks/ (.md chapters open as notebooks, MyST rendered)
 #   make sync   bring each notebooks/*.md and its paired .ipynb up to date (jupytext), write the
@@ -57,7 +58,7 @@ hooks: $(STAMP)
 		echo "git now strips notebook outputs when you stage a .ipynb (nbstripout filter)"; \
 	else echo "not a git checkout: no output-stripping filter installed"; fi
 
-test: $(STAMP) lint unit notebooks book-check book-browser
+test: $(STAMP) lint unit notebooks student-check book-check book-browser
 	@echo "make test: all checks passed"
 
 lint: $(STAMP)
