@@ -75,7 +75,7 @@ notebooks: $(STAMP)
 	VLM_COURSE_CHECKS=strict CI=$${CI:-true} $(PY) -m pytest notebooks --nbval-lax \
 		--nbval-current-env --nbval-cell-timeout=$(CELL_LIMIT) -p no:cacheprovider
 
-$(VENDOR): tools/vendor_js.py
+$(VENDOR): tools/vendor_js.py | $(STAMP)
 	$(PY) tools/vendor_js.py
 
 vendor: $(VENDOR)

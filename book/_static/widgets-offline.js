@@ -1,15 +1,15 @@
 // Loaded before require.js and the ipywidgets HTML manager (vendor/, see tools/vendor_js.py); two
 // adjustments so the widgets work offline next to MathJax 3 (issue 17).
 //
-// 1. The manager's AMD module computes where its icon fonts live from its own module URL, which
-//    require.js derives from the module name: map that name to the vendored copy next to this file,
-//    so a page in any folder of the book loads the fonts from the book itself, never from a CDN.
-var require = {
-  paths: {
-    "@jupyter-widgets/html-manager/dist":
-      document.currentScript.src.replace(/[^/]*$/, "") + "vendor/html-manager/dist",
-  },
-};
+// 1. The manager's AMD modules (@jupyter-widgets/html-manager/dist/libembed-amd, .../controls,
+//    .../base, ...) compute where their icon fonts live from their own module URL, which require.js
+//    derives from the module name: map both prefixes to the vendored dist/ next to this file, so a
+//    page in any folder of the book loads the fonts from the book itself, never from a CDN. (The
+//    modules are defined inside embed-amd.js; nothing else is fetched through these paths.)
+var require = (function () {
+  var dist = document.currentScript.src.replace(/[^/]*$/, "") + "vendor/html-manager/dist";
+  return {paths: {"@jupyter-widgets/html-manager/dist": dist, "@jupyter-widgets": dist}};
+})();
 
 // 2. The controls typeset their labels with MathJax 2's API (MathJax.Hub.Queue) whenever a global
 //    MathJax exists; the book loads MathJax 3, which has no Hub (a TypeError per label). Give the

@@ -14,11 +14,13 @@ and drives the system Chromium over every page (``tests/browser.py``). Per page 
 4. every embedded widget is rendered by the HTML manager and shows exactly one figure; every control
    of every widget is moved (a slider one step, a dropdown to another option) and the figure shown
    changes (its PNG bytes, hashed in the page); every chapter page has at least one widget;
-5. no output shows a function repr, an object address or a ``<Figure size ...>`` repr;
+5. no cell shows an error output, and no output shows a function repr, an object address or a
+   ``<Figure size ...>`` repr;
 6. every link to the book itself resolves: the page exists (HTTP 200) and its ``#fragment`` is an
    element id on that page.
 
-A full-page screenshot of each page goes to ``book/_build/screenshots/`` and one line per page
+A page that only redirects (jupyter-book's ``index.html``) is checked for an existing target. A
+full-page screenshot of each page goes to ``book/_build/screenshots/`` and one line per page
 (what was checked, with counts) to ``book/_build/screenshots/report.txt`` and the terminal. Not
 collected by ``make unit`` (see ``tests/conftest.py``); ``make book-browser`` runs it after the
 strict executed build. Skipped with an install hint without Chromium, a failure on CI.
@@ -31,6 +33,7 @@ import re
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urlparse
@@ -50,6 +53,8 @@ RAW_TEX = re.compile(r"\\[(\[]|\$\$|\\(?:frac|mathcal|mathbf|mathbb|sum|log|exp|
                      r"le|ge|in|mathrm|left|right|begin|end)\b")
 REPR = re.compile(r"<(?:function|bound method|class|module) |object at 0x[0-9a-f]+|<Figure size")
 REPORT: list[str] = []
+# jupyter-book's index.html only redirects to the first page: <meta http-equiv="Refresh" ...>
+REFRESH = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.I)
 
 PAGE_JS = """() => {
   const maths = Array.from(document.querySelectorAll('.math'));
@@ -60,6 +65,7 @@ PAGE_JS = """() => {
                         + '.widget-subarea').forEach(e => e.remove());
   const outputs = Array.from(document.querySelectorAll('.cell_output, .output'))
                        .map(o => o.innerText);
+  const tracebacks = document.querySelectorAll('.output.traceback, .output.error').length;
   const images = Array.from(document.querySelectorAll('img')).map(img => ({
       src: img.currentSrc || img.src, loaded: img.complete && img.naturalWidth > 0,
       natural: img.naturalWidth, shown: img.getBoundingClientRect().width,
@@ -67,7 +73,7 @@ PAGE_JS = """() => {
   const ids = Array.from(document.querySelectorAll('[id]')).map(e => e.id);
   const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
   return {maths: maths.length, untypeset, errors: document.querySelectorAll('mjx-merror').length,
-          text: copy.textContent, outputs, images, ids, links,
+          text: copy.textContent, outputs, tracebacks, images, ids, links,
           views: document.querySelectorAll(
               'script[type="application/vnd.jupyter.widget-view+json"]').length};
 }"""
@@ -186,6 +192,13 @@ def check_widgets(page, url: str, views: int) -> list[str]:
 def test_page(site, name):
     base, context = site
     url = f"{base}/{name}"
+    redirect = REFRESH.search((HTML / name).read_text(errors="replace"))
+    if redirect:  # a redirect page: its target must exist (the target is tested as a page)
+        target = urllib.parse.urljoin(url, redirect.group(1))
+        assert fetch(target) is not None, f"{url} redirects to {target}, which does not exist"
+        REPORT.append(f"{name}: redirects to {redirect.group(1)} (exists)")
+        print(REPORT[-1])
+        return
     page = context.new_page()
     log = browser.PageLog(page)
     failed = []  # responses with an error status, named (the console says only "404")
@@ -217,6 +230,7 @@ def test_page(site, name):
         raw = RAW_TEX.search(state["text"])
         assert not raw, (f"{url}: raw TeX {raw.group(0)!r} in the text: "
                          f"{state['text'][max(0, raw.start() - 80):raw.end() + 80]!r}")
+        assert not state["tracebacks"], f"{url}: {state['tracebacks']} error outputs"
         for text in state["outputs"]:
             found = REPR.search(text)
             assert not found, f"{url}: an output shows a repr {found.group(0)!r}: {text[:200]!r}"
