@@ -92,8 +92,9 @@ book-check: $(STAMP) $(VENDOR)
 # Every page of the built book in the system Chromium (tests/book/test_built_book.py): no request
 # outside 127.0.0.1, no console error, math typeset, images loaded and legible, every widget
 # control moved, internal links; screenshots and a per-page report in book/_build/screenshots/.
+# A hung browser fails after 20 minutes instead of eating CI's whole budget (one run takes ~1-2).
 book-browser: $(STAMP) book-check
-	$(PY) -m pytest tests/book -p no:cacheprovider -s
+	timeout 1200 $(PY) -m pytest tests/book -p no:cacheprovider -s
 
 book: $(STAMP) $(VENDOR)
 	$(BOOK_ENV) $(BIN)/jupyter-book build $(BOOK_ARGS) --config book/_config.yml \
